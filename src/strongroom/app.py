@@ -1,0 +1,167 @@
+"""The composition root: ``create_app(settings)`` wires middleware, routes and the lifespan.
+
+Nothing happens at import time. Pools, clients and services are created when the application
+starts (BlackSheep's ``on_start`` runs before handlers and middleware are finalised, so routes
+are installed there with their dependencies) and closed when it stops.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from blacksheep import Application, Request, Response
+from blacksheep.server.routing import Router
+
+from strongroom import __version__, privacy
+from strongroom.audit.writer import DirectAuditWriter
+from strongroom.cache.redis import create_redis
+from strongroom.crypto import DekCache, LocalKeyWrapper
+from strongroom.crypto.providers import load_master_keys
+from strongroom.domain.collections import CollectionService
+from strongroom.domain.keys import KeyService
+from strongroom.domain.records import RecordService
+from strongroom.http.errors import HttpProblem
+from strongroom.http.middleware import (
+    AuthenticationMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
+from strongroom.http.routes import probes, records
+from strongroom.http.routes import privacy as privacy_routes
+from strongroom.http.routing import RouteTable
+from strongroom.http import openapi
+from strongroom.settings import Settings
+from strongroom.store.collections import PgCollectionRepository
+from strongroom.store.keystore import PgKeyStore
+from strongroom.store.pool import create_pool
+from strongroom.store.records import PgRecordRepository
+from strongroom.store.tenants import TenantRepository
+
+log = logging.getLogger("strongroom")
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def create_app(settings: Settings) -> Application:
+    """Build the application for ``settings``; it connects to its dependencies on start."""
+    if settings.database_url is None or settings.redis_url is None:
+        raise RuntimeError(
+            "create_app needs STRONGROOM_DATABASE_URL and STRONGROOM_REDIS_URL; "
+            "`strongroom serve` provides embedded ones in development"
+        )
+    router = Router()
+    app = Application(router=router, show_error_details=False)
+    table = RouteTable(router)
+    readiness = probes.Readiness()
+    resources: dict[str, Any] = {}
+    _track_route_templates(router)
+    router.fallback = _fallback(router)
+
+    async def start(application: Application) -> None:
+        log.info("starting strongroom %s (privacy implementation: %s)", __version__,
+                 privacy.IMPLEMENTATION)
+        assert settings.database_url is not None and settings.redis_url is not None
+        pool = await create_pool(settings.database_url, settings, application="strongroom")
+        resources["pool"] = pool
+        keystore_dsn = settings.keystore_dsn or settings.database_url
+        key_pool = (
+            pool if keystore_dsn == settings.database_url
+            else await create_pool(keystore_dsn, settings, application="strongroom-keys")
+        )
+        resources["key_pool"] = key_pool
+        redis = create_redis(settings.redis_url, settings)
+        resources["redis"] = redis
+
+        audit = DirectAuditWriter(pool, settings.audit_timeout)
+        keys = KeyService(
+            PgKeyStore(key_pool),
+            LocalKeyWrapper(load_master_keys(settings)),
+            DekCache(settings.dek_cache_size, settings.dek_cache_ttl),
+        )
+        tenants = TenantRepository(pool)
+        collections_repo = PgCollectionRepository(pool)
+        record_service = RecordService(
+            collections_repo, PgRecordRepository(pool), keys, audit, settings.page_size_max
+        )
+
+        readiness.checks["database"] = lambda: pool.fetchval("SELECT 1")
+        if key_pool is not pool:
+            readiness.checks["keystore"] = lambda: key_pool.fetchval("SELECT 1")
+        readiness.checks["redis"] = redis.ping
+        readiness.checks["audit"] = _audit_check(audit)
+
+        records.install(table, CollectionService(collections_repo), record_service,
+                        settings.max_body_bytes)
+        privacy_routes.install(table, settings.max_body_bytes)
+        probes.install(table, readiness)
+        openapi.install(table)
+        router.apply_routes()  # routes added after BlackSheep applied the registered ones
+
+        application.middlewares.append(RequestContextMiddleware())
+        application.middlewares.append(SecurityHeadersMiddleware())
+        application.middlewares.append(AuthenticationMiddleware(tenants, audit))
+
+    async def stop(application: Application) -> None:
+        readiness.draining = True
+        redis = resources.pop("redis", None)
+        if redis is not None:
+            await redis.aclose()
+        key_pool = resources.pop("key_pool", None)
+        pool = resources.pop("pool", None)
+        if key_pool is not None and key_pool is not pool:
+            await key_pool.close()
+        if pool is not None:
+            await pool.close()
+
+    app.on_start += start
+    app.on_stop += stop
+    return app
+
+
+def create_app_from_env() -> Application:
+    """Granian's factory target: settings from the environment, logging configured."""
+    from strongroom.observability.logging import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
+
+
+def _audit_check(audit: DirectAuditWriter) -> Any:
+    async def check() -> bool:
+        return audit.healthy
+
+    return check
+
+
+def _track_route_templates(router: Router) -> None:
+    """Remember which route template matched, for logs, metrics and audit resources."""
+    match = router.get_match
+
+    def get_match(request: Request) -> Any:
+        found = match(request)
+        request.route_template = (  # type: ignore[attr-defined]
+            found.pattern.decode() if found is not None else "*"
+        )
+        return found
+
+    router.get_match = get_match  # type: ignore[method-assign]
+
+
+def _fallback(router: Router) -> Any:
+    async def not_found(request: Request) -> Response:
+        allowed = [
+            method for method in _METHODS
+            if method != request.method
+            and router.get_match_by_method_and_path(method, request._path).pattern != b"*"
+        ]
+        if allowed:
+            raise HttpProblem(
+                405, "method-not-allowed",
+                f"{request.method} is not supported here; use {', '.join(allowed)}",
+                headers=[(b"Allow", ", ".join(allowed).encode())],
+            )
+        raise HttpProblem(404, "not-found", "no such endpoint; see /docs")
+
+    return not_found

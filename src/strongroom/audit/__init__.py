@@ -1,0 +1,1 @@
+"""The audit trail: event model, writers and the SQL that stores events."""

@@ -1,0 +1,117 @@
+"""Audit events: who did what to which resource, why, and how it ended. Never field values."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+ACTIONS = frozenset(
+    {
+        "collection.put",
+        "record.create",
+        "record.read",
+        "record.reveal",
+        "record.search",
+        "record.update",
+        "record.delete",
+        "subject.export",
+        "subject.erase",
+        "audit.read",
+        "audit.export",
+        "key.rotate",
+        "auth.denied",
+        "ratelimit.exceeded",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Where a call comes from: the API key, the request and the client address."""
+
+    actor: str | None
+    tenant_id: str | None
+    request_id: str | None = None
+    trace_id: str | None = None
+    client: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One audited action. ``id`` is unique so a retried write can never count twice."""
+
+    action: str
+    outcome: str
+    tenant_id: str | None
+    actor: str | None
+    resource: str | None = None
+    subject_ref: bytes | None = None
+    fields: tuple[str, ...] = ()
+    purpose: str | None = None
+    request_id: str | None = None
+    trace_id: str | None = None
+    client: str | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def of(
+        cls,
+        context: CallContext,
+        action: str,
+        *,
+        outcome: str = "success",
+        resource: str | None = None,
+        subject_ref: bytes | None = None,
+        fields: tuple[str, ...] = (),
+        purpose: str | None = None,
+    ) -> AuditEvent:
+        return cls(
+            action=action,
+            outcome=outcome,
+            tenant_id=context.tenant_id,
+            actor=context.actor,
+            resource=resource,
+            subject_ref=subject_ref,
+            fields=fields,
+            purpose=purpose,
+            request_id=context.request_id,
+            trace_id=context.trace_id,
+            client=context.client,
+        )
+
+    def as_row(self) -> tuple[object, ...]:
+        """Column values in the order of :data:`COLUMNS`."""
+        return (
+            self.id,
+            self.occurred_at,
+            uuid.UUID(self.tenant_id) if self.tenant_id else None,
+            self.actor,
+            self.action,
+            self.resource,
+            self.subject_ref,
+            list(self.fields),
+            self.purpose,
+            self.outcome,
+            self.request_id,
+            self.trace_id,
+            self.client,
+        )
+
+
+COLUMNS = (
+    "id",
+    "occurred_at",
+    "tenant_id",
+    "actor",
+    "action",
+    "resource",
+    "subject_ref",
+    "fields",
+    "purpose",
+    "outcome",
+    "request_id",
+    "trace_id",
+    "client",
+)

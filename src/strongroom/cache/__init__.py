@@ -1,0 +1,1 @@
+"""Redis: client, rate limiter. Never holds plaintext PII."""

@@ -1,0 +1,1 @@
+"""Records, subjects, collections and policies: pure logic and the ports it needs."""

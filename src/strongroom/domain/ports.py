@@ -1,0 +1,121 @@
+"""Ports: what the domain needs from the outside world, as Protocols. Adapters live in store/,
+cache/, audit/ and crypto/; constructors receive them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from strongroom.audit.events import AuditEvent
+from strongroom.crypto import WrappedKey
+from strongroom.domain.schema import CollectionSchema
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCollection:
+    id: int
+    tenant_id: str
+    schema: CollectionSchema
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A record as stored: sensitive values are envelope text, the subject is a pseudonym."""
+
+    id: str
+    tenant_id: str
+    collection_id: int
+    subject_ref: bytes
+    subject_ct: str
+    dek_version: int
+    data: dict[str, Any]
+    version: int
+    seq: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    field: str
+    digest: bytes
+
+
+class CollectionRepository(Protocol):
+    async def get(self, tenant_id: str, name: str) -> StoredCollection | None: ...
+
+    async def put(
+        self, tenant_id: str, schema: CollectionSchema, event: AuditEvent
+    ) -> tuple[StoredCollection, bool]:
+        """Create or replace; returns the stored collection and whether it was created."""
+        ...
+
+    async def has_records(self, collection_id: int) -> bool: ...
+
+
+class RecordRepository(Protocol):
+    async def insert(
+        self, record: StoredRecord, index: Sequence[IndexEntry], event: AuditEvent
+    ) -> StoredRecord: ...
+
+    async def get(self, tenant_id: str, collection_id: int, record_id: str) -> StoredRecord | None:
+        ...
+
+    async def update(
+        self,
+        record: StoredRecord,
+        expected_version: int | None,
+        index: Sequence[IndexEntry],
+        removed_index: Sequence[str],
+        event: AuditEvent,
+    ) -> StoredRecord: ...
+
+    async def delete(
+        self,
+        tenant_id: str,
+        collection_id: int,
+        record_id: str,
+        expected_version: int | None,
+        event: AuditEvent,
+    ) -> None: ...
+
+    async def search(
+        self,
+        collection_id: int,
+        filters: Sequence[IndexEntry],
+        after_seq: int,
+        limit: int,
+    ) -> list[StoredRecord]: ...
+
+
+class KeyStore(Protocol):
+    """Wrapped keys, kept apart from the data they protect."""
+
+    async def get_tenant_key(self, tenant_id: str) -> WrappedKey | None: ...
+
+    async def add_tenant_key(self, tenant_id: str, wrapped: WrappedKey) -> WrappedKey:
+        """Store unless one exists; return the stored key (the winner of a race)."""
+        ...
+
+    async def get_subject_key(
+        self, tenant_id: str, subject_ref: bytes, dek_version: int | None
+    ) -> tuple[int, WrappedKey] | None:
+        """The given version, or the newest when ``dek_version`` is None."""
+        ...
+
+    async def add_subject_key(
+        self, tenant_id: str, subject_ref: bytes, dek_version: int, wrapped: WrappedKey
+    ) -> tuple[int, WrappedKey]:
+        """Store unless one exists; return the stored key (the winner of a race)."""
+        ...
+
+
+class AuditSink(Protocol):
+    """Where read/reveal events go; ``emit`` returns once the event is durable."""
+
+    async def emit(self, event: AuditEvent) -> None: ...

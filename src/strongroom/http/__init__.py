@@ -1,0 +1,1 @@
+"""HTTP: routes, DTO rendering, middleware and error mapping. Nothing else knows HTTP."""

@@ -1,0 +1,148 @@
+"""Middleware, outermost first: request context (request id, problem+json for every error),
+security headers, authentication. Each is a small class: configuration in ``__init__``, no
+per-request state on ``self``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from blacksheep import Request, Response
+
+from strongroom.audit.events import AuditEvent, CallContext
+from strongroom.domain import errors as domain
+from strongroom.domain.access import Principal, parse_api_key, secret_matches
+from strongroom.domain.ports import AuditSink
+from strongroom.http.context import new_request_id, request_id_var
+from strongroom.http.errors import to_response
+from strongroom.store.tenants import TenantRepository
+
+Handler = Callable[[Request], Awaitable[Response]]
+log = logging.getLogger("strongroom.http")
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (accepted from ``X-Request-ID`` when well-formed), returns it
+    on every response, and turns every exception into problem+json."""
+
+    async def __call__(self, request: Request, handler: Handler) -> Response:
+        request_id = new_request_id(request.get_first_header(b"x-request-id"))
+        request.request_id = request_id  # type: ignore[attr-defined]  # Request has a __dict__
+        token = request_id_var.set(request_id)
+        try:
+            try:
+                response = await handler(request)
+            except Exception as exc:  # the outermost handler: nothing escapes as a bare 500
+                response = to_response(exc, request_id)
+            response.set_header(b"X-Request-ID", request_id.encode())
+            return response
+        finally:
+            request_id_var.reset(token)
+
+
+class SecurityHeadersMiddleware:
+    """Helmet's defaults with the REST overrides; the docs page gets a CSP that lets it render."""
+
+    def __init__(self, docs_path: bytes = b"/docs") -> None:
+        common = [
+            (b"Cross-Origin-Opener-Policy", b"same-origin"),
+            (b"Cross-Origin-Resource-Policy", b"same-origin"),
+            (b"Origin-Agent-Cluster", b"?1"),
+            (b"Referrer-Policy", b"no-referrer"),
+            (b"Strict-Transport-Security", b"max-age=31536000; includeSubDomains"),
+            (b"X-Content-Type-Options", b"nosniff"),
+            (b"X-DNS-Prefetch-Control", b"off"),
+            (b"X-Download-Options", b"noopen"),
+            (b"X-Frame-Options", b"DENY"),
+            (b"X-Permitted-Cross-Domain-Policies", b"none"),
+            (b"X-XSS-Protection", b"0"),
+            (b"Cache-Control", b"no-store"),
+        ]
+        self._api = [
+            *common,
+            (b"Content-Security-Policy", b"default-src 'none'; frame-ancestors 'none'"),
+        ]
+        self._docs = [
+            *common,
+            (
+                b"Content-Security-Policy",
+                b"default-src 'none'; script-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; "
+                b"style-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; "
+                b"img-src 'self' data: https://cdn.jsdelivr.net; connect-src 'self'; "
+                b"frame-ancestors 'none'",
+            ),
+        ]
+        self._docs_path = docs_path
+
+    async def __call__(self, request: Request, handler: Handler) -> Response:
+        response = await handler(request)
+        headers = self._docs if request._path == self._docs_path else self._api
+        for name, value in headers:
+            response.set_header(name, value)
+        return response
+
+
+class AuthenticationMiddleware:
+    """Resolves ``Authorization: Bearer srk_…`` on ``/v1/`` paths to a :class:`Principal`.
+
+    Keys are looked up by id and the secret compared in constant time against its stored hash.
+    Unknown, malformed and revoked keys get the same 401, so nothing tells them apart.
+    """
+
+    def __init__(self, tenants: TenantRepository, audit: AuditSink) -> None:
+        self._tenants = tenants
+        self._audit = audit
+
+    async def __call__(self, request: Request, handler: Handler) -> Response:
+        if not request._path.startswith(b"/v1/"):
+            return await handler(request)
+        header = request.get_first_header(b"authorization")
+        principal = await self._authenticate(header)
+        if principal is None:
+            await self._denied(request, None)
+            raise domain.Unauthenticated(
+                "a valid API key is required: Authorization: Bearer srk_…"
+            )
+        request.principal = principal  # type: ignore[attr-defined]
+        try:
+            return await handler(request)
+        except domain.Forbidden:
+            await self._denied(request, principal)
+            raise
+
+    async def _authenticate(self, header: bytes | None) -> Principal | None:
+        if not header or not header[:7].lower() == b"bearer ":
+            return None
+        try:
+            token = header[7:].strip().decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        parts = parse_api_key(token)
+        if parts is None:
+            return None
+        key_id, secret = parts
+        found = await self._tenants.principal_for(key_id)
+        if found is None:
+            return None
+        stored_hash, principal = found
+        return principal if secret_matches(secret, stored_hash) else None
+
+    async def _denied(self, request: Request, principal: Principal | None) -> None:
+        context = call_context(request, principal)
+        event = AuditEvent.of(
+            context, "auth.denied", outcome="denied",
+            resource=request.method + " " + request.path,
+        )
+        try:
+            await self._audit.emit(event)
+        except domain.ServiceUnavailable:
+            log.warning("could not audit an authentication refusal")
+
+
+def call_context(request: Request, principal: Principal | None) -> CallContext:
+    return CallContext(
+        actor=principal.key_id if principal else None,
+        tenant_id=principal.tenant_id if principal else None,
+        request_id=getattr(request, "request_id", None),
+        client=request.client_ip,
+    )

@@ -1,0 +1,1 @@
+"""Route handlers: thin — parse the request, call a service, render the result."""

@@ -1,0 +1,91 @@
+"""Structured logging: one JSON line per record on stdout (pretty in a dev terminal), with the
+request id, and every string redacted by the PII scanner before it is written."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from strongroom import privacy
+from strongroom.http.context import request_id_var
+
+# Attributes every LogRecord has; anything else was passed with ``extra=`` and is emitted too.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "taskName",
+}
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return privacy.redact_text(value)
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {privacy.redact_text(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(v) for v in value]
+    return privacy.redact_text(repr(value))
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string must not lose the line
+        message = f"{record.msg!r} (unformattable arguments)"
+    fields: dict[str, Any] = {
+        "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+        "level": record.levelname,
+        "logger": record.name,
+        "message": privacy.redact_text(message),
+    }
+    request_id = request_id_var.get()
+    if request_id is not None:
+        fields["request_id"] = request_id
+    for key, value in record.__dict__.items():
+        if key not in _STANDARD and not key.startswith("_"):
+            fields[key] = _clean(value)
+    if record.exc_info and record.exc_info[0] is not None:
+        text = "".join(traceback.format_exception(*record.exc_info))
+        fields["exception"] = privacy.redact_text(text)
+    elif record.exc_text:
+        fields["exception"] = privacy.redact_text(record.exc_text)
+    if record.stack_info:
+        fields["stack"] = privacy.redact_text(record.stack_info)
+    return fields
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return orjson.dumps(_fields(record), default=str).decode()
+
+
+class PrettyFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = _fields(record)
+        head = f"{fields.pop('time')[11:23]} {fields.pop('level'):<7} {fields.pop('logger')}: "
+        line = head + fields.pop("message")
+        exception = fields.pop("exception", None)
+        if fields:
+            line += "  " + " ".join(f"{k}={v}" for k, v in fields.items())
+        return line + ("\n" + exception if exception else "")
+
+
+def configure_logging(level: str, fmt: str, stream: Any = None) -> None:
+    """Route the root logger (and the server's) to ``stream`` (stdout by default) through the
+    redacting formatter."""
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else PrettyFormatter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("granian", "granian.access", "blacksheep.server", "_granian"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True

@@ -1,0 +1,243 @@
+"""Settings: the only module that reads the environment.
+
+Every variable is prefixed ``STRONGROOM_``; a variable ``X_FILE`` reads the value of ``X`` from a
+mounted file (Kubernetes secrets). Values are parsed and validated once, into a frozen object; a bad
+value raises :class:`SettingsError` with one line that names the variable and never echoes a secret.
+Tests build settings from a plain mapping instead of patching the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+PREFIX = "STRONGROOM_"
+
+DEFAULT_PURPOSES = (
+    "support",
+    "fraud_investigation",
+    "billing",
+    "legal",
+    "data_subject_request",
+    "security_incident",
+)
+
+ENVIRONMENTS = ("development", "test", "production")
+LOG_FORMATS = ("json", "pretty")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# Variables whose values are secrets: never echoed, and readable from ``*_FILE``.
+SECRET_NAMES = frozenset(
+    {"DATABASE_URL", "KEYSTORE_URL", "REDIS_URL", "MASTER_KEY", "MASTER_PASSPHRASE"}
+)
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or invalid; the message is one line for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Validated configuration of one Strongroom process."""
+
+    env: str = "development"
+    home: Path = Path(".strongroom")
+    database_url: str | None = None
+    keystore_url: str | None = None
+    redis_url: str | None = None
+    master_key: str | None = field(default=None, repr=False)
+    master_passphrase: str | None = field(default=None, repr=False)
+    master_salt: str = "strongroom"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    log_level: str = "INFO"
+    log_format: str = "json"
+    max_body_bytes: int = 1_048_576
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    db_timeout: float = 5.0
+    statement_timeout_ms: int = 5_000
+    redis_timeout: float = 0.5
+    dek_cache_size: int = 10_000
+    dek_cache_ttl: float = 300.0
+    audit_timeout: float = 2.0
+    default_purposes: tuple[str, ...] = DEFAULT_PURPOSES
+    page_size_max: int = 100
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def embedded(self) -> bool:
+        """True when no database URL is configured: the zero-config mode."""
+        return self.database_url is None
+
+    @property
+    def keystore_dsn(self) -> str | None:
+        """Where wrapped keys live; the data database unless a separate key store is set."""
+        return self.keystore_url or self.database_url
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (the process environment by default)."""
+        source = os.environ if environ is None else environ
+        reader = _Reader(source)
+        env = reader.choice("ENV", ENVIRONMENTS, "development")
+        production = env == "production"
+        default_format = "pretty" if (not production and sys.stderr.isatty()) else "json"
+        settings = cls(
+            env=env,
+            home=Path(reader.text("HOME") or ".strongroom"),
+            database_url=reader.secret("DATABASE_URL"),
+            keystore_url=reader.secret("KEYSTORE_URL"),
+            redis_url=reader.secret("REDIS_URL"),
+            master_key=reader.secret("MASTER_KEY"),
+            master_passphrase=reader.secret("MASTER_PASSPHRASE"),
+            master_salt=reader.text("MASTER_SALT") or "strongroom",
+            host=reader.text("HOST") or "127.0.0.1",
+            port=reader.integer("PORT", 8080, 1, 65535),
+            workers=reader.integer("WORKERS", 1, 1, 64),
+            log_level=reader.choice("LOG_LEVEL", LOG_LEVELS, "INFO", upper=True),
+            log_format=reader.choice("LOG_FORMAT", LOG_FORMATS, default_format),
+            max_body_bytes=reader.integer("MAX_BODY_BYTES", 1_048_576, 1_024, 64 * 1_048_576),
+            db_pool_min=reader.integer("DB_POOL_MIN", 2, 1, 100),
+            db_pool_max=reader.integer("DB_POOL_MAX", 10, 1, 200),
+            db_timeout=reader.number("DB_TIMEOUT", 5.0, 0.05, 120.0),
+            statement_timeout_ms=reader.integer("STATEMENT_TIMEOUT_MS", 5_000, 10, 600_000),
+            redis_timeout=reader.number("REDIS_TIMEOUT", 0.5, 0.01, 30.0),
+            dek_cache_size=reader.integer("DEK_CACHE_SIZE", 10_000, 1, 10_000_000),
+            dek_cache_ttl=reader.number("DEK_CACHE_TTL", 300.0, 1.0, 86_400.0),
+            audit_timeout=reader.number("AUDIT_TIMEOUT", 2.0, 0.05, 60.0),
+            default_purposes=reader.names("PURPOSES", DEFAULT_PURPOSES),
+            page_size_max=reader.integer("PAGE_SIZE_MAX", 100, 1, 1_000),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Cross-field checks; raises :class:`SettingsError` with one line."""
+        if self.db_pool_min > self.db_pool_max:
+            raise SettingsError(
+                "STRONGROOM_DB_POOL_MIN must not exceed STRONGROOM_DB_POOL_MAX"
+            )
+        if self.master_key and self.master_passphrase:
+            raise SettingsError(
+                "set either STRONGROOM_MASTER_KEY or STRONGROOM_MASTER_PASSPHRASE, not both"
+            )
+        if not self.production:
+            return
+        if self.database_url is None:
+            raise SettingsError(
+                "STRONGROOM_ENV=production needs STRONGROOM_DATABASE_URL "
+                "(the embedded database is a development convenience)"
+            )
+        if self.redis_url is None:
+            raise SettingsError(
+                "STRONGROOM_ENV=production needs STRONGROOM_REDIS_URL "
+                "(the embedded Redis is a development convenience)"
+            )
+        if not (self.master_key or self.master_passphrase):
+            raise SettingsError(
+                "STRONGROOM_ENV=production needs STRONGROOM_MASTER_KEY or "
+                "STRONGROOM_MASTER_PASSPHRASE (generated keys are a development convenience)"
+            )
+        if self.log_format == "pretty":
+            raise SettingsError("STRONGROOM_ENV=production writes JSON logs; unset LOG_FORMAT")
+
+
+def export_to_environment(values: Mapping[str, str]) -> None:
+    """Publish settings to child processes (Granian workers read them back with from_env)."""
+    os.environ.update({PREFIX + key: value for key, value in values.items()})
+
+
+class _Reader:
+    """Typed access to ``STRONGROOM_*`` values with one-line errors."""
+
+    def __init__(self, source: Mapping[str, str]) -> None:
+        self._source = source
+
+    def raw(self, name: str) -> str | None:
+        key = PREFIX + name
+        value = self._source.get(key)
+        file_path = self._source.get(key + "_FILE")
+        if value is not None and value != "" and file_path:
+            raise SettingsError(f"set {key} or {key}_FILE, not both")
+        if file_path:
+            try:
+                return Path(file_path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise SettingsError(
+                    f"{key}_FILE: cannot read {file_path}: {exc.strerror}"
+                ) from None
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def text(self, name: str) -> str | None:
+        return self.raw(name)
+
+    def secret(self, name: str) -> str | None:
+        return self.raw(name)
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str, upper: bool = False) -> str:
+        value = self.raw(name)
+        if value is None:
+            return default
+        value = value.upper() if upper else value.lower()
+        if value not in allowed:
+            raise SettingsError(f"{PREFIX}{name} must be one of {', '.join(allowed)}; got {value!r}")
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise SettingsError(f"{PREFIX}{name} must be an integer; got {value!r}") from None
+        if not low <= number <= high:
+            raise SettingsError(f"{PREFIX}{name} must be between {low} and {high}; got {number}")
+        return number
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise SettingsError(f"{PREFIX}{name} must be a number; got {value!r}") from None
+        if not low <= number <= high:
+            raise SettingsError(f"{PREFIX}{name} must be between {low} and {high}; got {number}")
+        return number
+
+    def names(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.raw(name)
+        if value is None:
+            return default
+        items = tuple(part.strip() for part in value.split(",") if part.strip())
+        if not items or any(not _is_identifier(item) for item in items):
+            raise SettingsError(
+                f"{PREFIX}{name} must be a comma-separated list of lowercase names "
+                "(a-z, 0-9, _), e.g. support,billing"
+            )
+        return items
+
+
+def _is_identifier(value: str) -> bool:
+    return (
+        0 < len(value) <= 64
+        and value[0].isascii()
+        and value[0].isalpha()
+        and all(c.isascii() and (c.islower() or c.isdigit() or c == "_") for c in value)
+    )

@@ -1,0 +1,1 @@
+"""PostgreSQL adapters: pools, migrations and repositories. SQL lives only here and in audit/."""

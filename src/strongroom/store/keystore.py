@@ -1,0 +1,65 @@
+"""Wrapped tenant and subject keys, in the key store database."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from strongroom.crypto import WrappedKey
+
+
+class PgKeyStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get_tenant_key(self, tenant_id: str) -> WrappedKey | None:
+        row = await self._pool.fetchrow(
+            "SELECT kek_version, wrapped FROM tenant_keys WHERE tenant_id = $1",
+            uuid.UUID(tenant_id),
+        )
+        return WrappedKey(row["kek_version"], bytes(row["wrapped"])) if row else None
+
+    async def add_tenant_key(self, tenant_id: str, wrapped: WrappedKey) -> WrappedKey:
+        await self._pool.execute(
+            "INSERT INTO tenant_keys (tenant_id, kek_version, wrapped) VALUES ($1, $2, $3) "
+            "ON CONFLICT (tenant_id) DO NOTHING",
+            uuid.UUID(tenant_id),
+            wrapped.kek_version,
+            wrapped.blob,
+        )
+        stored = await self.get_tenant_key(tenant_id)
+        assert stored is not None
+        return stored
+
+    async def get_subject_key(
+        self, tenant_id: str, subject_ref: bytes, dek_version: int | None
+    ) -> tuple[int, WrappedKey] | None:
+        row = await self._pool.fetchrow(
+            "SELECT dek_version, kek_version, wrapped FROM subject_keys "
+            "WHERE tenant_id = $1 AND subject_ref = $2 "
+            "AND ($3::int IS NULL OR dek_version = $3) "
+            "ORDER BY dek_version DESC LIMIT 1",
+            uuid.UUID(tenant_id),
+            subject_ref,
+            dek_version,
+        )
+        if row is None:
+            return None
+        return row["dek_version"], WrappedKey(row["kek_version"], bytes(row["wrapped"]))
+
+    async def add_subject_key(
+        self, tenant_id: str, subject_ref: bytes, dek_version: int, wrapped: WrappedKey
+    ) -> tuple[int, WrappedKey]:
+        await self._pool.execute(
+            "INSERT INTO subject_keys (tenant_id, subject_ref, dek_version, kek_version, wrapped) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            uuid.UUID(tenant_id),
+            subject_ref,
+            dek_version,
+            wrapped.kek_version,
+            wrapped.blob,
+        )
+        stored = await self.get_subject_key(tenant_id, subject_ref, dek_version)
+        assert stored is not None
+        return stored

@@ -1,0 +1,40 @@
+"""One asyncpg pool per process and database, created in the application lifespan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+
+from strongroom.settings import Settings
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    # JSON columns round-trip through orjson: faster than the stdlib and strict about input.
+    await connection.set_type_codec(
+        "jsonb",
+        encoder=lambda value: orjson.dumps(value).decode(),
+        decoder=orjson.loads,
+        schema="pg_catalog",
+    )
+
+
+async def create_pool(dsn: str, settings: Settings, *, application: str) -> asyncpg.Pool:
+    """Open a pool with timeouts on connect, commands and statements."""
+    server_settings: dict[str, Any] = {
+        "application_name": application,
+        "statement_timeout": str(settings.statement_timeout_ms),
+        "idle_in_transaction_session_timeout": str(max(settings.statement_timeout_ms * 2, 10_000)),
+    }
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        timeout=settings.db_timeout,
+        command_timeout=settings.db_timeout,
+        init=_init_connection,
+        server_settings=server_settings,
+    )
+    assert pool is not None
+    return pool

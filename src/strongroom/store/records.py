@@ -1,0 +1,210 @@
+"""Records and their blind-index entries. Mutations write their audit event in the same
+transaction as the change."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+
+from strongroom.audit.events import AuditEvent
+from strongroom.audit.store import insert_event
+from strongroom.domain.errors import NotFound, PreconditionFailed
+from strongroom.domain.ports import IndexEntry, StoredRecord
+
+_COLUMNS = (
+    "id, tenant_id, collection_id, subject_ref, subject_ct, dek_version, data, version, seq, "
+    "created_at, updated_at"
+)
+
+
+class PgRecordRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def insert(
+        self, record: StoredRecord, index: Sequence[IndexEntry], event: AuditEvent
+    ) -> StoredRecord:
+        async with self._pool.acquire() as connection, connection.transaction():
+            row = await connection.fetchrow(
+                f"""
+                INSERT INTO records (id, tenant_id, collection_id, subject_ref, subject_ct,
+                                     dek_version, data, version, created_at, updated_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+                RETURNING {_COLUMNS}
+                """,
+                uuid.UUID(record.id),
+                uuid.UUID(record.tenant_id),
+                record.collection_id,
+                record.subject_ref,
+                record.subject_ct,
+                record.dek_version,
+                record.data,
+                record.version,
+                record.created_at,
+            )
+            assert row is not None
+            stored = _record(row)
+            await _write_index(connection, stored, index)
+            await insert_event(connection, event)
+        return stored
+
+    async def get(self, tenant_id: str, collection_id: int, record_id: str) -> StoredRecord | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM records "
+            "WHERE id = $1 AND tenant_id = $2 AND collection_id = $3",
+            uuid.UUID(record_id),
+            uuid.UUID(tenant_id),
+            collection_id,
+        )
+        return _record(row) if row else None
+
+    async def update(
+        self,
+        record: StoredRecord,
+        expected_version: int | None,
+        index: Sequence[IndexEntry],
+        removed_index: Sequence[str],
+        event: AuditEvent,
+    ) -> StoredRecord:
+        async with self._pool.acquire() as connection, connection.transaction():
+            current = await connection.fetchval(
+                "SELECT version FROM records WHERE id = $1 AND tenant_id = $2 "
+                "AND collection_id = $3 FOR UPDATE",
+                uuid.UUID(record.id),
+                uuid.UUID(record.tenant_id),
+                record.collection_id,
+            )
+            if current is None:
+                raise NotFound("no such record in this collection")
+            # The record was read before this transaction: refuse if anyone changed it since,
+            # and honour the client's If-Match.
+            if current != record.version - 1 or (
+                expected_version is not None and current != expected_version
+            ):
+                raise PreconditionFailed(
+                    f"the record is at version {current}; reload it and apply the change again"
+                )
+            row = await connection.fetchrow(
+                f"UPDATE records SET data = $2, version = $3, updated_at = $4 WHERE id = $1 "
+                f"RETURNING {_COLUMNS}",
+                uuid.UUID(record.id),
+                record.data,
+                record.version,
+                record.updated_at,
+            )
+            assert row is not None
+            stored = _record(row)
+            if removed_index:
+                await connection.execute(
+                    "DELETE FROM record_index WHERE record_id = $1 AND field = ANY($2::text[])",
+                    uuid.UUID(record.id),
+                    list(removed_index),
+                )
+            await _write_index(connection, stored, index)
+            await insert_event(connection, event)
+        return stored
+
+    async def delete(
+        self,
+        tenant_id: str,
+        collection_id: int,
+        record_id: str,
+        expected_version: int | None,
+        event: AuditEvent,
+    ) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            current = await connection.fetchval(
+                "DELETE FROM records WHERE id = $1 AND tenant_id = $2 AND collection_id = $3 "
+                "AND ($4::int IS NULL OR version = $4) RETURNING version",
+                uuid.UUID(record_id),
+                uuid.UUID(tenant_id),
+                collection_id,
+                expected_version,
+            )
+            if current is None:
+                exists = await connection.fetchval(
+                    "SELECT version FROM records WHERE id = $1 AND tenant_id = $2 "
+                    "AND collection_id = $3",
+                    uuid.UUID(record_id),
+                    uuid.UUID(tenant_id),
+                    collection_id,
+                )
+                if exists is None:
+                    raise NotFound("no such record in this collection")
+                raise PreconditionFailed(f"the record is at version {exists}")
+            await insert_event(connection, event)
+
+    async def search(
+        self,
+        collection_id: int,
+        filters: Sequence[IndexEntry],
+        after_seq: int,
+        limit: int,
+    ) -> list[StoredRecord]:
+        if not filters:
+            rows = await self._pool.fetch(
+                f"SELECT {_COLUMNS} FROM records WHERE collection_id = $1 AND seq > $2 "
+                "ORDER BY seq LIMIT $3",
+                collection_id,
+                after_seq,
+                limit,
+            )
+            return [_record(row) for row in rows]
+        # One index probe per filter, intersected; every filter must match (AND).
+        conditions = []
+        arguments: list[object] = [collection_id, after_seq, limit]
+        for entry in filters:
+            arguments.extend([entry.field, entry.digest])
+            f, d = len(arguments) - 1, len(arguments)
+            conditions.append(
+                f"EXISTS (SELECT 1 FROM record_index i WHERE i.record_id = r.id "
+                f"AND i.collection_id = $1 AND i.field = ${f} AND i.digest = ${d})"
+            )
+        first = filters[0]
+        arguments.extend([first.field, first.digest])
+        f0, d0 = len(arguments) - 1, len(arguments)
+        rows = await self._pool.fetch(
+            f"""
+            SELECT {", ".join("r." + c.strip() for c in _COLUMNS.split(","))}
+            FROM record_index x JOIN records r ON r.id = x.record_id
+            WHERE x.collection_id = $1 AND x.field = ${f0} AND x.digest = ${d0} AND x.seq > $2
+              AND {" AND ".join(conditions)}
+            ORDER BY x.seq LIMIT $3
+            """,
+            *arguments,
+        )
+        return [_record(row) for row in rows]
+
+
+async def _write_index(
+    connection: asyncpg.Connection, record: StoredRecord, index: Sequence[IndexEntry]
+) -> None:
+    if not index:
+        return
+    await connection.executemany(
+        "INSERT INTO record_index (record_id, collection_id, field, digest, seq) "
+        "VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (record_id, field) DO UPDATE SET digest = EXCLUDED.digest",
+        [
+            (uuid.UUID(record.id), record.collection_id, entry.field, entry.digest, record.seq)
+            for entry in index
+        ],
+    )
+
+
+def _record(row: asyncpg.Record) -> StoredRecord:
+    return StoredRecord(
+        id=str(row["id"]),
+        tenant_id=str(row["tenant_id"]),
+        collection_id=row["collection_id"],
+        subject_ref=bytes(row["subject_ref"]),
+        subject_ct=row["subject_ct"],
+        dek_version=row["dek_version"],
+        data=row["data"],
+        version=row["version"],
+        seq=row["seq"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
