@@ -70,8 +70,9 @@ async def create_databases(admin_url: str, prefix: str = "sr_test") -> Databases
             await connection.execute(f'CREATE DATABASE "{name}"')
     finally:
         await connection.close()
-    databases = Databases(with_database(admin_url, names[0]), with_database(admin_url, names[1]),
-                          names)
+    databases = Databases(
+        with_database(admin_url, names[0]), with_database(admin_url, names[1]), names
+    )
     await migrate_all(databases.data_url, databases.keys_url)
     return databases
 
@@ -99,18 +100,23 @@ def master_key() -> str:
 
 @pytest.fixture(scope="session")
 def settings(
-    databases: Databases, servers: Servers, master_key: str, tmp_path_factory: pytest.TempPathFactory
+    databases: Databases,
+    servers: Servers,
+    master_key: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Settings:
-    return Settings.from_env({
-        "STRONGROOM_ENV": "test",
-        "STRONGROOM_HOME": str(tmp_path_factory.mktemp("home")),
-        "STRONGROOM_DATABASE_URL": databases.data_url,
-        "STRONGROOM_KEYSTORE_URL": databases.keys_url,
-        "STRONGROOM_REDIS_URL": servers.redis_url,
-        "STRONGROOM_MASTER_KEY": master_key,
-        "STRONGROOM_MAX_BODY_BYTES": "65536",
-        "STRONGROOM_LOG_FORMAT": "json",
-    })
+    return Settings.from_env(
+        {
+            "STRONGROOM_ENV": "test",
+            "STRONGROOM_HOME": str(tmp_path_factory.mktemp("home")),
+            "STRONGROOM_DATABASE_URL": databases.data_url,
+            "STRONGROOM_KEYSTORE_URL": databases.keys_url,
+            "STRONGROOM_REDIS_URL": servers.redis_url,
+            "STRONGROOM_MASTER_KEY": master_key,
+            "STRONGROOM_MAX_BODY_BYTES": "65536",
+            "STRONGROOM_LOG_FORMAT": "json",
+        }
+    )
 
 
 @pytest.fixture(scope="session")
@@ -157,8 +163,9 @@ class TenantKeys:
         wanted = frozenset(scopes)
         if wanted not in self._tokens:
             new = generate_api_key()
-            await self._repository.add_api_key(self.name, new.key_id, new.secret_hash, wanted,
-                                               "test")
+            await self._repository.add_api_key(
+                self.name, new.key_id, new.secret_hash, wanted, "test"
+            )
             self._tokens[wanted] = new.token
         return self._tokens[wanted]
 

@@ -21,16 +21,16 @@ from strongroom.crypto.providers import load_master_keys
 from strongroom.domain.collections import CollectionService
 from strongroom.domain.keys import KeyService
 from strongroom.domain.records import RecordService
+from strongroom.http import openapi
 from strongroom.http.errors import HttpProblem
 from strongroom.http.middleware import (
     AuthenticationMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
-from strongroom.http.routes import probes, records
 from strongroom.http.routes import privacy as privacy_routes
+from strongroom.http.routes import probes, records
 from strongroom.http.routing import RouteTable
-from strongroom.http import openapi
 from strongroom.settings import Settings
 from strongroom.store.collections import PgCollectionRepository
 from strongroom.store.keystore import PgKeyStore
@@ -59,14 +59,19 @@ def create_app(settings: Settings) -> Application:
     router.fallback = _fallback(router)
 
     async def start(application: Application) -> None:
-        log.info("starting strongroom %s (privacy implementation: %s)", __version__,
-                 privacy.IMPLEMENTATION)
-        assert settings.database_url is not None and settings.redis_url is not None
+        log.info(
+            "starting strongroom %s (privacy implementation: %s)",
+            __version__,
+            privacy.IMPLEMENTATION,
+        )
+        assert settings.database_url is not None
+        assert settings.redis_url is not None
         pool = await create_pool(settings.database_url, settings, application="strongroom")
         resources["pool"] = pool
         keystore_dsn = settings.keystore_dsn or settings.database_url
         key_pool = (
-            pool if keystore_dsn == settings.database_url
+            pool
+            if keystore_dsn == settings.database_url
             else await create_pool(keystore_dsn, settings, application="strongroom-keys")
         )
         resources["key_pool"] = key_pool
@@ -91,8 +96,9 @@ def create_app(settings: Settings) -> Application:
         readiness.checks["redis"] = redis.ping
         readiness.checks["audit"] = _audit_check(audit)
 
-        records.install(table, CollectionService(collections_repo), record_service,
-                        settings.max_body_bytes)
+        records.install(
+            table, CollectionService(collections_repo), record_service, settings.max_body_bytes
+        )
         privacy_routes.install(table, settings.max_body_bytes)
         probes.install(table, readiness)
         openapi.install(table)
@@ -149,16 +155,22 @@ def _track_route_templates(router: Router) -> None:
     router.get_match = get_match  # type: ignore[method-assign]
 
 
+def _matches(router: Router, method: str, path: bytes) -> bool:
+    found = router.get_match_by_method_and_path(method, path)
+    return found is not None and found.pattern != b"*"
+
+
 def _fallback(router: Router) -> Any:
     async def not_found(request: Request) -> Response:
         allowed = [
-            method for method in _METHODS
-            if method != request.method
-            and router.get_match_by_method_and_path(method, request._path).pattern != b"*"
+            method
+            for method in _METHODS
+            if method != request.method and _matches(router, method, request._path)  # type: ignore[attr-defined]  # raw path
         ]
         if allowed:
             raise HttpProblem(
-                405, "method-not-allowed",
+                405,
+                "method-not-allowed",
                 f"{request.method} is not supported here; use {', '.join(allowed)}",
                 headers=[(b"Allow", ", ".join(allowed).encode())],
             )

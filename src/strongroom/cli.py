@@ -30,8 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from strongroom.observability.logging import configure_logging
 
     # Commands print results on stdout (so scripts can capture a key); logs go to stderr.
-    configure_logging(settings.log_level, settings.log_format,
-                      sys.stdout if args.command == "serve" else sys.stderr)
+    configure_logging(
+        settings.log_level,
+        settings.log_format,
+        sys.stdout if args.command == "serve" else sys.stderr,
+    )
     try:
         result: int = args.handler(settings, args)
     except _CommandError as exc:
@@ -71,8 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     key_create = keys.add_parser("create", help="create a key; prints only the key")
     key_create.add_argument("--tenant", required=True)
-    key_create.add_argument("--scope", action="append", required=True, dest="scopes",
-                            help="repeat for several scopes")
+    key_create.add_argument(
+        "--scope", action="append", required=True, dest="scopes", help="repeat for several scopes"
+    )
     key_create.add_argument("--name", default="", help="a label to recognise the key by")
     key_create.set_defaults(handler=_keys_create)
     key_list = keys.add_parser("list", help="list keys (never their secrets)")
@@ -104,7 +108,9 @@ class _Databases(AbstractContextManager["_Databases"]):
             )
 
     def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None,
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
         self.stop()
@@ -168,7 +174,7 @@ def _tenants_create(settings: Settings, args: argparse.Namespace) -> int:
 
 def _tenants_list(settings: Settings, args: argparse.Namespace) -> int:
     async def action(tenants: object) -> None:
-        for tenant in await tenants.list():  # type: ignore[attr-defined]
+        for tenant in await tenants.all():  # type: ignore[attr-defined]
             print(f"{tenant.name}\t{tenant.id}\t{','.join(tenant.purposes)}")
 
     _with_tenants(settings, action)
@@ -226,20 +232,28 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
             if not (settings.master_key or settings.master_passphrase):
                 ensure_dev_key(settings.home)
-            export_to_environment({
-                "DATABASE_URL": effective.database_url or "",
-                "KEYSTORE_URL": effective.keystore_url or "",
-                "REDIS_URL": effective.redis_url or "",
-                "HOME": str(settings.home.resolve()),
-            })
+            export_to_environment(
+                {
+                    "DATABASE_URL": effective.database_url or "",
+                    "KEYSTORE_URL": effective.keystore_url or "",
+                    "REDIS_URL": effective.redis_url or "",
+                    "HOME": str(settings.home.resolve()),
+                }
+            )
         _run(_migrate_and(effective, _bootstrap_default_tenant if settings.embedded else None))
         command = [
-            sys.executable, "-m", "granian",
-            "--interface", "asgi",
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
             "--factory",
-            "--host", host,
-            "--port", str(port),
-            "--workers", str(workers),
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
             "strongroom.app:create_app_from_env",
         ]
         if not settings.embedded:

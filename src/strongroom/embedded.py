@@ -48,9 +48,9 @@ class EmbeddedServices:
             self._postgres = None
 
 
-def start(home: Path, *, databases: tuple[str, str] = (DATA_DATABASE, KEYSTORE_DATABASE)) -> (
-    EmbeddedServices
-):
+def start(
+    home: Path, *, databases: tuple[str, str] = (DATA_DATABASE, KEYSTORE_DATABASE)
+) -> EmbeddedServices:
     """Start (or join) PostgreSQL and Redis under ``home`` and return their URLs."""
     home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -69,14 +69,18 @@ def start(home: Path, *, databases: tuple[str, str] = (DATA_DATABASE, KEYSTORE_D
 
 
 def _start_postgres(pgdata: Path) -> tuple[Any, str]:
-    import pgserver  # imported here: it is only needed in the zero-config mode
+    import pgserver  # imported here: only the zero-config mode needs it
 
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = pgserver.get_server(  # type: ignore[attr-defined]  # the package omits __all__
+        pgdata, cleanup_mode="stop"
+    )
     return server, server.get_uri()
 
 
 def _ensure_database(server: Any, name: str) -> None:
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}';")
+    if not name.replace("_", "").isalnum():  # names are constants; psql takes no parameters
+        raise ValueError(f"unexpected database name {name!r}")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}';")  # noqa: S608
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{name}";')
 
@@ -111,14 +115,22 @@ def _start_redis(folder: Path) -> tuple[subprocess.Popen[bytes] | None, str]:
     process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
         [
             _redis_binary(),
-            "--port", "0",
-            "--unixsocket", str(sock),
-            "--unixsocketperm", "700",
-            "--dir", str(folder),
-            "--save", "",
-            "--appendonly", "no",
-            "--daemonize", "no",
-            "--logfile", str(folder / "redis.log"),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(folder),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(folder / "redis.log"),
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

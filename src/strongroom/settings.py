@@ -126,9 +126,7 @@ class Settings:
     def validate(self) -> None:
         """Cross-field checks; raises :class:`SettingsError` with one line."""
         if self.db_pool_min > self.db_pool_max:
-            raise SettingsError(
-                "STRONGROOM_DB_POOL_MIN must not exceed STRONGROOM_DB_POOL_MAX"
-            )
+            raise SettingsError("STRONGROOM_DB_POOL_MIN must not exceed STRONGROOM_DB_POOL_MAX")
         if self.master_key and self.master_passphrase:
             raise SettingsError(
                 "set either STRONGROOM_MASTER_KEY or STRONGROOM_MASTER_PASSPHRASE, not both"
@@ -194,7 +192,9 @@ class _Reader:
             return default
         value = value.upper() if upper else value.lower()
         if value not in allowed:
-            raise SettingsError(f"{PREFIX}{name} must be one of {', '.join(allowed)}; got {value!r}")
+            raise SettingsError(
+                f"{PREFIX}{name} must be one of {', '.join(allowed)}; got {value!r}"
+            )
         return value
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from strongroom.audit.events import COLUMNS, AuditEvent
+
+# A connection, or the proxy a pool hands out: both execute statements the same way.
+DbConnection: TypeAlias = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
 
 _INSERT = (
     f"INSERT INTO audit_events ({', '.join(COLUMNS)}) "
@@ -15,10 +20,10 @@ _INSERT = (
 )
 
 
-async def insert_event(connection: asyncpg.Connection, event: AuditEvent) -> None:
+async def insert_event(connection: DbConnection, event: AuditEvent) -> None:
     """Write one event on ``connection`` (inside the caller's transaction)."""
     await connection.execute(_INSERT, *event.as_row())
 
 
-async def insert_events(connection: asyncpg.Connection, events: Sequence[AuditEvent]) -> None:
+async def insert_events(connection: DbConnection, events: Sequence[AuditEvent]) -> None:
     await connection.executemany(_INSERT, [event.as_row() for event in events])

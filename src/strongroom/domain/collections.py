@@ -26,7 +26,9 @@ class CollectionService:
                 current.schema, schema, await self._collections.has_records(current.id)
             )
         event = AuditEvent.of(
-            context, "collection.put", resource=f"collections/{name}",
+            context,
+            "collection.put",
+            resource=f"collections/{name}",
             fields=tuple(sorted(schema.fields)),
         )
         return await self._collections.put(principal.tenant_id, schema, event)

@@ -29,7 +29,9 @@ CacheKey = tuple[str, bytes, int | None]
 class KeyService:
     """Hands out a tenant's :class:`BlindIndex` and a subject's :class:`FieldCipher`."""
 
-    def __init__(self, store: KeyStore, wrapper: KeyWrapper, cache: DekCache[CacheKey, FieldCipher]):
+    def __init__(
+        self, store: KeyStore, wrapper: KeyWrapper, cache: DekCache[CacheKey, FieldCipher]
+    ):
         self._store = store
         self._wrapper = wrapper
         self._cache = cache
@@ -57,7 +59,11 @@ class KeyService:
         return index
 
     async def subject_cipher(
-        self, tenant_id: str, subject_ref: bytes, dek_version: int | None = None, *,
+        self,
+        tenant_id: str,
+        subject_ref: bytes,
+        dek_version: int | None = None,
+        *,
         create: bool = False,
     ) -> FieldCipher:
         """The cipher of a subject's data key (``dek_version`` None: the newest, created when

@@ -63,8 +63,9 @@ class RecordRepository(Protocol):
         self, record: StoredRecord, index: Sequence[IndexEntry], event: AuditEvent
     ) -> StoredRecord: ...
 
-    async def get(self, tenant_id: str, collection_id: int, record_id: str) -> StoredRecord | None:
-        ...
+    async def get(
+        self, tenant_id: str, collection_id: int, record_id: str
+    ) -> StoredRecord | None: ...
 
     async def update(
         self,

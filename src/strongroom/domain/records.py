@@ -91,7 +91,9 @@ class RecordService:
         principal.require("records:write")
         collection = await self._collection(principal, collection_name)
         if not isinstance(body, dict):
-            raise ValidationFailed("the body must be a JSON object", [FieldError("", "expected object")])
+            raise ValidationFailed(
+                "the body must be a JSON object", [FieldError("", "expected object")]
+            )
         unknown = sorted(set(body) - {"subject_id", "data"})
         errors = [FieldError(f"/{key}", "unknown member") for key in unknown]
         subject_id = body.get("subject_id")
@@ -111,7 +113,11 @@ class RecordService:
         record_id = str(uuid.uuid4())
         stored_data = self._seal(principal.tenant_id, collection, record_id, cipher, data)
         subject_ct = self._encrypt(
-            principal.tenant_id, collection.schema.name, record_id, SUBJECT_FIELD, cipher,
+            principal.tenant_id,
+            collection.schema.name,
+            record_id,
+            SUBJECT_FIELD,
+            cipher,
             subject_id,
         )
         now = datetime.now(UTC)
@@ -129,8 +135,11 @@ class RecordService:
             updated_at=now,
         )
         event = AuditEvent.of(
-            context, "record.create", resource=_resource(collection, record_id),
-            subject_ref=subject_ref, fields=tuple(sorted(data)),
+            context,
+            "record.create",
+            resource=_resource(collection, record_id),
+            subject_ref=subject_ref,
+            fields=tuple(sorted(data)),
         )
         stored = await self._records.insert(
             record, _index_entries(index, collection.schema, data), event
@@ -157,8 +166,11 @@ class RecordService:
         action = "record.reveal" if wanted else "record.read"
         await self._audit.emit(
             AuditEvent.of(
-                context, action, resource=_resource(collection, record_id),
-                subject_ref=stored.subject_ref, fields=wanted,
+                context,
+                action,
+                resource=_resource(collection, record_id),
+                subject_ref=stored.subject_ref,
+                fields=wanted,
                 purpose=purpose if wanted else None,
             )
         )
@@ -176,7 +188,9 @@ class RecordService:
         principal.require("records:write")
         collection = await self._collection(principal, collection_name)
         if not isinstance(body, dict):
-            raise ValidationFailed("the body must be a JSON object", [FieldError("", "expected object")])
+            raise ValidationFailed(
+                "the body must be a JSON object", [FieldError("", "expected object")]
+            )
         unknown = sorted(set(body) - {"data"})
         if unknown or "data" not in body:
             errors = [FieldError(f"/{key}", "unknown member") for key in unknown]
@@ -208,8 +222,11 @@ class RecordService:
             updated_at=datetime.now(UTC),
         )
         event = AuditEvent.of(
-            context, "record.update", resource=_resource(collection, record_id),
-            subject_ref=stored.subject_ref, fields=tuple(sorted(changes)),
+            context,
+            "record.update",
+            resource=_resource(collection, record_id),
+            subject_ref=stored.subject_ref,
+            fields=tuple(sorted(changes)),
         )
         result = await self._records.update(
             updated,
@@ -232,7 +249,9 @@ class RecordService:
         collection = await self._collection(principal, collection_name)
         stored = await self._get(principal, collection, record_id)
         event = AuditEvent.of(
-            context, "record.delete", resource=_resource(collection, record_id),
+            context,
+            "record.delete",
+            resource=_resource(collection, record_id),
             subject_ref=stored.subject_ref,
         )
         await self._records.delete(
@@ -271,8 +290,9 @@ class RecordService:
             except ValueError as exc:
                 errors.append(FieldError(f"?{name}", str(exc)))
                 continue
-            filters.append(IndexEntry(name, index.digest_value(collection.schema.name, name,
-                                                               spec.type, value)))
+            filters.append(
+                IndexEntry(name, index.digest_value(collection.schema.name, name, spec.type, value))
+            )
         if errors:
             raise ValidationFailed("invalid search", errors)
         rows = await self._records.search(collection.id, filters, after, limit + 1)
@@ -281,7 +301,9 @@ class RecordService:
         items = [await self._open(principal, collection, row, ()) for row in rows]
         await self._audit.emit(
             AuditEvent.of(
-                context, "record.search", resource=f"collections/{collection.schema.name}",
+                context,
+                "record.search",
+                resource=f"collections/{collection.schema.name}",
                 fields=tuple(sorted(f.field for f in filters)),
             )
         )
@@ -370,7 +392,11 @@ class RecordService:
         for name, value in data.items():
             if collection.schema.fields[name].sensitive:
                 sealed[name] = self._encrypt(
-                    tenant_id, collection.schema.name, record_id, name, cipher,
+                    tenant_id,
+                    collection.schema.name,
+                    record_id,
+                    name,
+                    cipher,
                     orjson.dumps(value),
                 )
             else:
@@ -379,7 +405,11 @@ class RecordService:
 
     @staticmethod
     def _encrypt(
-        tenant_id: str, collection: str, record_id: str, field: str, cipher: FieldCipher,
+        tenant_id: str,
+        collection: str,
+        record_id: str,
+        field: str,
+        cipher: FieldCipher,
         value: str | bytes,
     ) -> str:
         plaintext = value.encode() if isinstance(value, str) else value
@@ -388,7 +418,11 @@ class RecordService:
 
     @staticmethod
     def _decrypt(
-        tenant_id: str, collection: str, record_id: str, field: str, cipher: FieldCipher,
+        tenant_id: str,
+        collection: str,
+        record_id: str,
+        field: str,
+        cipher: FieldCipher,
         value: object,
     ) -> bytes:
         if not isinstance(value, str):
@@ -444,8 +478,14 @@ def decode_cursor(cursor: str) -> int:
         after = payload["after"]
         if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after < 2**63:
             raise ValueError
-    except (ValueError, TypeError, KeyError, UnicodeEncodeError, binascii.Error,
-            orjson.JSONDecodeError):
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        UnicodeEncodeError,
+        binascii.Error,
+        orjson.JSONDecodeError,
+    ):
         raise BadRequest("the cursor is not one this service issued") from None
     return after
 
@@ -473,7 +513,9 @@ def _reveal_fields(schema: CollectionSchema, reveal: list[str]) -> tuple[str, ..
         if spec is None:
             errors.append(FieldError(f"?reveal={name}", "unknown field"))
         elif not spec.sensitive:
-            errors.append(FieldError(f"?reveal={name}", "field is not sensitive; it is never masked"))
+            errors.append(
+                FieldError(f"?reveal={name}", "field is not sensitive; it is never masked")
+            )
     if errors:
         raise ValidationFailed("cannot reveal these fields", errors)
     return tuple(dict.fromkeys(reveal))

@@ -13,7 +13,16 @@ from typing import Any
 from strongroom.domain.errors import Conflict, FieldError, ValidationFailed
 
 FIELD_TYPES = (
-    "email", "card", "ssn", "phone", "iban", "name", "text", "date", "number", "boolean",
+    "email",
+    "card",
+    "ssn",
+    "phone",
+    "iban",
+    "name",
+    "text",
+    "date",
+    "number",
+    "boolean",
 )
 # Types that are personal data by nature: sensitive unless the schema says otherwise.
 PII_TYPES = frozenset({"email", "card", "ssn", "phone", "iban", "name"})
@@ -78,7 +87,9 @@ def parse_collection(name: str, body: object) -> CollectionSchema:
     """Validate a ``PUT /v1/collections/{name}`` body: ``{"fields": {name: {type, ...}}}``."""
     errors: list[FieldError] = []
     if not isinstance(body, dict):
-        raise ValidationFailed("the body must be a JSON object", [FieldError("", "expected object")])
+        raise ValidationFailed(
+            "the body must be a JSON object", [FieldError("", "expected object")]
+        )
     unknown = sorted(set(body) - {"fields"})
     errors.extend(FieldError(f"/{key}", "unknown member") for key in unknown)
     raw_fields = body.get("fields")
@@ -109,7 +120,8 @@ def _parse_field(
         return None
     before = len(errors)
     errors.extend(
-        FieldError(f"{where}/{key}", "unknown member") for key in sorted(set(definition) - _FIELD_KEYS)
+        FieldError(f"{where}/{key}", "unknown member")
+        for key in sorted(set(definition) - _FIELD_KEYS)
     )
     kind = definition.get("type")
     if kind not in FIELD_TYPES:
@@ -119,7 +131,11 @@ def _parse_field(
     searchable = definition.get("searchable", False)
     required = definition.get("required", False)
     mask = definition.get("mask", "partial")
-    for key, value in (("sensitive", sensitive), ("searchable", searchable), ("required", required)):
+    for key, value in (
+        ("sensitive", sensitive),
+        ("searchable", searchable),
+        ("required", required),
+    ):
         if not isinstance(value, bool):
             errors.append(FieldError(f"{where}/{key}", "must be true or false"))
     if mask not in MASK_POLICIES:
@@ -131,7 +147,9 @@ def _parse_field(
     return FieldSpec(name, kind, sensitive, searchable, mask, required)
 
 
-def check_schema_change(current: CollectionSchema, new: CollectionSchema, has_records: bool) -> None:
+def check_schema_change(
+    current: CollectionSchema, new: CollectionSchema, has_records: bool
+) -> None:
     """Refuse changes that would strand stored data; mask policy and new fields are free."""
     if not has_records:
         return
@@ -152,8 +170,10 @@ def check_schema_change(current: CollectionSchema, new: CollectionSchema, has_re
     for name, spec in new.fields.items():
         if name not in current.fields and spec.required:
             problems.append(
-                FieldError(f"/fields/{name}/required", "a new field cannot be required while "
-                           "the collection has records")
+                FieldError(
+                    f"/fields/{name}/required",
+                    "a new field cannot be required while the collection has records",
+                )
             )
     if problems:
         raise Conflict("the schema change conflicts with stored records", problems)

@@ -34,8 +34,7 @@ async def read_json(request: Request, limit: int) -> Any:
     if content_type.lower() != b"application/json" and not (
         content_type.lower().startswith(b"application/") and content_type.endswith(b"+json")
     ):
-        raise HttpProblem(415, "unsupported-media-type",
-                          "send the body as application/json")
+        raise HttpProblem(415, "unsupported-media-type", "send the body as application/json")
     declared = request.get_first_header(b"content-length")
     if declared is not None:
         try:
@@ -45,7 +44,7 @@ async def read_json(request: Request, limit: int) -> Any:
         if length > limit:
             raise HttpProblem(413, "payload-too-large", f"the body exceeds {limit} bytes")
     chunks = bytearray()
-    async for chunk in request.stream():
+    async for chunk in request.stream():  # type: ignore[attr-defined]  # stub is wrong: async gen
         chunks.extend(chunk)
         if len(chunks) > limit:
             raise HttpProblem(413, "payload-too-large", f"the body exceeds {limit} bytes")
@@ -61,7 +60,8 @@ async def read_json(request: Request, limit: int) -> Any:
         # The stdlib then parses exactly (integers stay integers, however large, so range
         # checks can refuse them) and reports duplicate members.
         return json.loads(
-            raw.decode("utf-8"), object_pairs_hook=_no_duplicates,
+            raw.decode("utf-8"),
+            object_pairs_hook=_no_duplicates,
             parse_constant=_reject_constant,
         )
     except (ValueError, RecursionError):

@@ -107,8 +107,12 @@ RECORD_CREATE: dict[str, Any] = {
     },
     "example": {
         "subject_id": "customer-4711",
-        "data": {"email": "jane.doe@example.com", "card": "4242 4242 4242 4242",
-                 "name": "Jane Doe", "plan": "gold"},
+        "data": {
+            "email": "jane.doe@example.com",
+            "card": "4242 4242 4242 4242",
+            "name": "Jane Doe",
+            "plan": "gold",
+        },
     },
 }
 

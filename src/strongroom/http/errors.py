@@ -45,8 +45,7 @@ class HttpProblem(Exception):
 
 def to_response(exc: BaseException, request_id: str | None) -> Response:
     if isinstance(exc, HttpProblem):
-        return problem(exc.status, exc.slug, exc.detail, request_id=request_id,
-                       headers=exc.headers)
+        return problem(exc.status, exc.slug, exc.detail, request_id=request_id, headers=exc.headers)
     if isinstance(exc, domain.DomainError):
         for kind, status, slug in _MAPPING:
             if isinstance(exc, kind):
@@ -56,8 +55,14 @@ def to_response(exc: BaseException, request_id: str | None) -> Response:
                 if status == 401:
                     headers = [(b"WWW-Authenticate", b'Bearer realm="strongroom"')]
                 errors = [{"location": e.location, "message": e.message} for e in exc.errors]
-                return problem(status, slug, exc.detail, request_id=request_id,
-                               errors=errors or None, headers=headers)
+                return problem(
+                    status,
+                    slug,
+                    exc.detail,
+                    request_id=request_id,
+                    errors=errors or None,
+                    headers=headers,
+                )
     log.exception("unhandled error", exc_info=exc)
     return problem(
         500,

@@ -57,6 +57,8 @@ class SecurityHeadersMiddleware:
             (b"X-Permitted-Cross-Domain-Policies", b"none"),
             (b"X-XSS-Protection", b"0"),
             (b"Cache-Control", b"no-store"),
+            # The server would otherwise announce itself by name; say only what this is.
+            (b"Server", b"strongroom"),
         ]
         self._api = [
             *common,
@@ -76,7 +78,8 @@ class SecurityHeadersMiddleware:
 
     async def __call__(self, request: Request, handler: Handler) -> Response:
         response = await handler(request)
-        headers = self._docs if request._path == self._docs_path else self._api
+        path = request._path  # type: ignore[attr-defined]  # the raw path bytes
+        headers = self._docs if path == self._docs_path else self._api
         for name, value in headers:
             response.set_header(name, value)
         return response
@@ -94,15 +97,13 @@ class AuthenticationMiddleware:
         self._audit = audit
 
     async def __call__(self, request: Request, handler: Handler) -> Response:
-        if not request._path.startswith(b"/v1/"):
+        if not request._path.startswith(b"/v1/"):  # type: ignore[attr-defined]  # raw path bytes
             return await handler(request)
         header = request.get_first_header(b"authorization")
         principal = await self._authenticate(header)
         if principal is None:
             await self._denied(request, None)
-            raise domain.Unauthenticated(
-                "a valid API key is required: Authorization: Bearer srk_…"
-            )
+            raise domain.Unauthenticated("a valid API key is required: Authorization: Bearer srk_…")
         request.principal = principal  # type: ignore[attr-defined]
         try:
             return await handler(request)
@@ -111,7 +112,7 @@ class AuthenticationMiddleware:
             raise
 
     async def _authenticate(self, header: bytes | None) -> Principal | None:
-        if not header or not header[:7].lower() == b"bearer ":
+        if not header or header[:7].lower() != b"bearer ":
             return None
         try:
             token = header[7:].strip().decode("ascii")
@@ -130,7 +131,9 @@ class AuthenticationMiddleware:
     async def _denied(self, request: Request, principal: Principal | None) -> None:
         context = call_context(request, principal)
         event = AuditEvent.of(
-            context, "auth.denied", outcome="denied",
+            context,
+            "auth.denied",
+            outcome="denied",
             resource=request.method + " " + request.path,
         )
         try:

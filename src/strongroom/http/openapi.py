@@ -79,11 +79,17 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         operation["responses"][str(status)] = response
     if needs_key:
         for status, text in ((429, "Rate limited"), (500, "Unexpected failure")):
-            operation["responses"].setdefault(str(status), {
-                "description": text,
-                "content": {"application/problem+json": {
-                    "schema": {"$ref": "#/components/schemas/Problem"}}},
-            })
+            operation["responses"].setdefault(
+                str(status),
+                {
+                    "description": text,
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    },
+                },
+            )
     return operation
 
 
@@ -103,7 +109,24 @@ def install(table: RouteTable) -> None:
     async def docs(request: Request) -> Response:
         return Response(200, None, Content(b"text/html; charset=utf-8", _DOCS_HTML.encode()))
 
-    table.add(Endpoint("GET", "/openapi.json", openapi_json, "This OpenAPI document", "docs",
-                       responses={200: "OpenAPI 3.1"}))
-    table.add(Endpoint("GET", "/docs", docs, "Interactive API documentation", "docs",
-                       responses={200: "HTML"}, media_type="text/html"))
+    table.add(
+        Endpoint(
+            "GET",
+            "/openapi.json",
+            openapi_json,
+            "This OpenAPI document",
+            "docs",
+            responses={200: "OpenAPI 3.1"},
+        )
+    )
+    table.add(
+        Endpoint(
+            "GET",
+            "/docs",
+            docs,
+            "Interactive API documentation",
+            "docs",
+            responses={200: "HTML"},
+            media_type="text/html",
+        )
+    )

@@ -16,7 +16,9 @@ from strongroom.http.context import request_id_var
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is emitted too.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName",
+    "message",
+    "asctime",
+    "taskName",
 }
 
 
@@ -68,11 +70,11 @@ class PrettyFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = _fields(record)
         head = f"{fields.pop('time')[11:23]} {fields.pop('level'):<7} {fields.pop('logger')}: "
-        line = head + fields.pop("message")
+        line = head + str(fields.pop("message"))
         exception = fields.pop("exception", None)
         if fields:
             line += "  " + " ".join(f"{k}={v}" for k, v in fields.items())
-        return line + ("\n" + exception if exception else "")
+        return line + ("\n" + str(exception) if exception else "")
 
 
 def configure_logging(level: str, fmt: str, stream: Any = None) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from strongroom.audit.events import AuditEvent
-from strongroom.audit.store import insert_event
+from strongroom.audit.store import DbConnection, insert_event
 from strongroom.domain.errors import NotFound, PreconditionFailed
 from strongroom.domain.ports import IndexEntry, StoredRecord
 
@@ -179,7 +179,7 @@ class PgRecordRepository:
 
 
 async def _write_index(
-    connection: asyncpg.Connection, record: StoredRecord, index: Sequence[IndexEntry]
+    connection: DbConnection, record: StoredRecord, index: Sequence[IndexEntry]
 ) -> None:
     if not index:
         return

@@ -46,7 +46,9 @@ class TenantRepository:
         except asyncpg.UniqueViolationError:
             raise Conflict(f"a tenant named {name!r} exists") from None
         except asyncpg.CheckViolationError:
-            raise Conflict("tenant names are 1-63 of a-z, 0-9, _ and - (letter or digit first)") from None
+            raise Conflict(
+                "tenant names are 1-63 of a-z, 0-9, _ and - (letter or digit first)"
+            ) from None
         assert row is not None
         return _tenant(row)
 
@@ -56,7 +58,7 @@ class TenantRepository:
         )
         return _tenant(row) if row else None
 
-    async def list(self) -> list[Tenant]:
+    async def all(self) -> list[Tenant]:
         rows = await self._pool.fetch(
             "SELECT id, name, purposes, created_at FROM tenants ORDER BY name"
         )
@@ -86,8 +88,14 @@ class TenantRepository:
             tenant,
         )
         return [
-            ApiKeyInfo(r["id"], r["tenant"], r["name"], tuple(r["scopes"]), r["created_at"],
-                       r["revoked_at"])
+            ApiKeyInfo(
+                r["id"],
+                r["tenant"],
+                r["name"],
+                tuple(r["scopes"]),
+                r["created_at"],
+                r["revoked_at"],
+            )
             for r in rows
         ]
 

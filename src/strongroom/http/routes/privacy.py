@@ -41,19 +41,23 @@ MASK_BODY: dict[str, Any] = {
 
 def _object(body: object, allowed: set[str]) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise ValidationFailed("the body must be a JSON object", [FieldError("", "expected object")])
+        raise ValidationFailed(
+            "the body must be a JSON object", [FieldError("", "expected object")]
+        )
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise ValidationFailed("unknown members", [FieldError(f"/{k}", "unknown member")
-                                                   for k in unknown])
+        raise ValidationFailed(
+            "unknown members", [FieldError(f"/{k}", "unknown member") for k in unknown]
+        )
     return body
 
 
 def _string(body: dict[str, Any], name: str, default: str | None = None) -> str:
     value = body.get(name, default)
     if not isinstance(value, str):
-        raise ValidationFailed(f"{name} must be a string", [FieldError(f"/{name}",
-                                                                       "expected a string")])
+        raise ValidationFailed(
+            f"{name} must be a string", [FieldError(f"/{name}", "expected a string")]
+        )
     return value
 
 
@@ -66,11 +70,14 @@ def install(table: RouteTable, max_body: int) -> None:
         if style not in privacy.REDACTION_STYLES:
             raise ValidationFailed("unknown style", [FieldError("/style", "label or mask")])
         result = privacy.redact(text, style)
-        return json_response({
-            "text": result.text,
-            "findings": [{"type": f.kind, "start": f.start, "end": f.end}
-                         for f in result.findings],
-        })
+        return json_response(
+            {
+                "text": result.text,
+                "findings": [
+                    {"type": f.kind, "start": f.start, "end": f.end} for f in result.findings
+                ],
+            }
+        )
 
     async def mask(request: Request) -> Response:
         principal_of(request).require("records:read")
@@ -87,26 +94,57 @@ def install(table: RouteTable, max_body: int) -> None:
             raise ValidationFailed("cannot mask", errors)
         return json_response({"masked": privacy.mask(kind, value, policy)})
 
-    errors = {400: "Malformed JSON", 401: "No valid API key", 403: "Scope missing",
-              413: "Body too large", 415: "Not JSON", 422: "Invalid members"}
-    table.add(Endpoint(
-        "POST", "/v1/redact", redact, "Redact PII from free text", "privacy",
-        scope="records:read",
-        description="Finds emails, Luhn-valid cards, valid US SSNs, phone numbers, mod-97 valid "
-        "IBANs, IPv4/IPv6 addresses and credentials (bearer tokens, API keys, private keys, "
-        "JWTs) in one pass and replaces them with labels (`[EMAIL]`) or masks. Offsets count "
-        "code points.",
-        body=REDACT_BODY,
-        response_schema={"type": "object", "properties": {
-            "text": {"type": "string"},
-            "findings": {"type": "array", "items": {"type": "object", "properties": {
-                "type": {"type": "string"}, "start": {"type": "integer"},
-                "end": {"type": "integer"}}}}}},
-        responses={200: "Redacted text and findings", **errors},
-    ))
-    table.add(Endpoint(
-        "POST", "/v1/mask", mask, "Mask one value", "privacy", scope="records:read",
-        body=MASK_BODY,
-        response_schema={"type": "object", "properties": {"masked": {"type": "string"}}},
-        responses={200: "The masked value", **errors},
-    ))
+    errors = {
+        400: "Malformed JSON",
+        401: "No valid API key",
+        403: "Scope missing",
+        413: "Body too large",
+        415: "Not JSON",
+        422: "Invalid members",
+    }
+    table.add(
+        Endpoint(
+            "POST",
+            "/v1/redact",
+            redact,
+            "Redact PII from free text",
+            "privacy",
+            scope="records:read",
+            description="Finds emails, Luhn-valid cards, valid US SSNs, phone numbers, "
+            "mod-97 valid IBANs, IPv4/IPv6 addresses and credentials (bearer tokens, API keys, private keys, "
+            "JWTs) in one pass and replaces them with labels (`[EMAIL]`) or masks. Offsets count "
+            "code points.",
+            body=REDACT_BODY,
+            response_schema={
+                "type": "object",
+                "properties": {
+                    "text": {"type": "string"},
+                    "findings": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "type": {"type": "string"},
+                                "start": {"type": "integer"},
+                                "end": {"type": "integer"},
+                            },
+                        },
+                    },
+                },
+            },
+            responses={200: "Redacted text and findings", **errors},
+        )
+    )
+    table.add(
+        Endpoint(
+            "POST",
+            "/v1/mask",
+            mask,
+            "Mask one value",
+            "privacy",
+            scope="records:read",
+            body=MASK_BODY,
+            response_schema={"type": "object", "properties": {"masked": {"type": "string"}}},
+            responses={200: "The masked value", **errors},
+        )
+    )

@@ -35,11 +35,17 @@ class Readiness:
             async with asyncio.timeout(self.timeout):
                 outcome = await check()
         except TimeoutError:
-            return {"status": "failing", "error": "timed out",
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+            return {
+                "status": "failing",
+                "error": "timed out",
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            }
         except Exception as exc:  # a probe reports any failure; it never raises
-            return {"status": "failing", "error": type(exc).__name__,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+            return {
+                "status": "failing",
+                "error": type(exc).__name__,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            }
         status = "failing" if outcome is False else "ok"
         return {"status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
@@ -53,12 +59,30 @@ def install(table: RouteTable, readiness: Readiness) -> None:
         failing = sorted(name for name, c in components.items() if c["status"] != "ok")
         if readiness.draining:
             failing.append("draining")
-        body = {"status": "ready" if ready else "not_ready", "failing": failing,
-                "components": components}
+        body = {
+            "status": "ready" if ready else "not_ready",
+            "failing": failing,
+            "components": components,
+        }
         return json_response(body, 200 if ready else 503)
 
-    table.add(Endpoint("GET", "/livez", livez, "Liveness: the process and its loop answer",
-                       "probes", responses={200: "Alive"}))
-    table.add(Endpoint("GET", "/readyz", readyz,
-                       "Readiness: database, key store, Redis and audit writer answer",
-                       "probes", responses={200: "Ready", 503: "Not ready; body names what fails"}))
+    table.add(
+        Endpoint(
+            "GET",
+            "/livez",
+            livez,
+            "Liveness: the process and its loop answer",
+            "probes",
+            responses={200: "Alive"},
+        )
+    )
+    table.add(
+        Endpoint(
+            "GET",
+            "/readyz",
+            readyz,
+            "Readiness: database, key store, Redis and audit writer answer",
+            "probes",
+            responses={200: "Ready", 503: "Not ready; body names what fails"},
+        )
+    )
