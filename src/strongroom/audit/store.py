@@ -11,7 +11,7 @@ from asyncpg.pool import PoolConnectionProxy
 from strongroom.audit.events import COLUMNS, AuditEvent
 
 # A connection, or the proxy a pool hands out: both execute statements the same way.
-DbConnection: TypeAlias = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
+DbConnection: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 
 _INSERT = (
     f"INSERT INTO audit_events ({', '.join(COLUMNS)}) "
