@@ -15,6 +15,7 @@ from blacksheep.server.routing import Router
 
 from strongroom import __version__, privacy
 from strongroom.audit.writer import DirectAuditWriter
+from strongroom.cache.ratelimit import RateLimiter
 from strongroom.cache.redis import create_redis
 from strongroom.crypto import DekCache, LocalKeyWrapper
 from strongroom.crypto.providers import load_master_keys
@@ -25,6 +26,7 @@ from strongroom.http import openapi
 from strongroom.http.errors import HttpProblem
 from strongroom.http.middleware import (
     AuthenticationMiddleware,
+    RateLimitMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
@@ -107,6 +109,9 @@ def create_app(settings: Settings) -> Application:
         application.middlewares.append(RequestContextMiddleware())
         application.middlewares.append(SecurityHeadersMiddleware())
         application.middlewares.append(AuthenticationMiddleware(tenants, audit))
+        if settings.rate_limit > 0:
+            limiter = RateLimiter(redis, settings.rate_limit, settings.rate_burst)
+            application.middlewares.append(RateLimitMiddleware(limiter, audit))
 
     async def stop(application: Application) -> None:
         readiness.draining = True

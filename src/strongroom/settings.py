@@ -68,6 +68,8 @@ class Settings:
     audit_timeout: float = 2.0
     default_purposes: tuple[str, ...] = DEFAULT_PURPOSES
     page_size_max: int = 100
+    rate_limit: float = 1000.0
+    rate_burst: int = 2000
 
     @property
     def production(self) -> bool:
@@ -119,6 +121,8 @@ class Settings:
             audit_timeout=reader.number("AUDIT_TIMEOUT", 2.0, 0.05, 60.0),
             default_purposes=reader.names("PURPOSES", DEFAULT_PURPOSES),
             page_size_max=reader.integer("PAGE_SIZE_MAX", 100, 1, 1_000),
+            rate_limit=reader.number("RATE_LIMIT", 1000.0, 0.0, 1_000_000.0),
+            rate_burst=reader.integer("RATE_BURST", 2000, 1, 10_000_000),
         )
         settings.validate()
         return settings

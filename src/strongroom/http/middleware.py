@@ -10,11 +10,12 @@ from collections.abc import Awaitable, Callable
 from blacksheep import Request, Response
 
 from strongroom.audit.events import AuditEvent, CallContext
+from strongroom.cache.ratelimit import RateLimiter
 from strongroom.domain import errors as domain
 from strongroom.domain.access import Principal, parse_api_key, secret_matches
 from strongroom.domain.ports import AuditSink
 from strongroom.http.context import new_request_id, request_id_var
-from strongroom.http.errors import to_response
+from strongroom.http.errors import HttpProblem, to_response
 from strongroom.store.tenants import TenantRepository
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -134,12 +135,48 @@ class AuthenticationMiddleware:
             context,
             "auth.denied",
             outcome="denied",
-            resource=request.method + " " + request.path,
+            resource=request.method + " " + getattr(request, "route_template", "*"),
         )
         try:
             await self._audit.emit(event)
         except domain.ServiceUnavailable:
             log.warning("could not audit an authentication refusal")
+
+
+class RateLimitMiddleware:
+    """Refuses requests over the API key's rate with 429, ``Retry-After`` and ``RateLimit-*``
+    headers (draft-ietf-httpapi-ratelimit-headers); the refusal is audited."""
+
+    def __init__(self, limiter: RateLimiter, audit: AuditSink) -> None:
+        self._limiter = limiter
+        self._audit = audit
+
+    async def __call__(self, request: Request, handler: Handler) -> Response:
+        principal: Principal | None = getattr(request, "principal", None)
+        if principal is None:
+            return await handler(request)
+        decision = await self._limiter.check(principal.key_id)
+        if not decision.allowed:
+            event = AuditEvent.of(
+                call_context(request, principal),
+                "ratelimit.exceeded",
+                outcome="denied",
+                resource=request.method + " " + getattr(request, "route_template", "*"),
+            )
+            try:
+                await self._audit.emit(event)
+            except domain.ServiceUnavailable:
+                log.warning("could not audit a rate-limit refusal")
+            raise HttpProblem(
+                429,
+                "rate-limited",
+                "too many requests for this API key; retry later",
+                headers=decision.headers(),
+            )
+        response = await handler(request)
+        for name, value in decision.headers():
+            response.set_header(name, value)
+        return response
 
 
 def call_context(request: Request, principal: Principal | None) -> CallContext:
