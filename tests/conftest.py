@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -33,20 +35,26 @@ class Servers:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+def servers() -> Iterator[Servers]:
     database = os.environ.get("STRONGROOM_TEST_DATABASE_URL")
     redis = os.environ.get("STRONGROOM_TEST_REDIS_URL")
     started = None
+    home = None
     if not database or not redis:
         from strongroom import embedded
 
-        started = embedded.start(tmp_path_factory.mktemp("embedded"))
+        # Not under pytest's temporary folder: as root, PostgreSQL runs as its own system user,
+        # which must be able to reach the data folder until the server stops.
+        home = Path(tempfile.mkdtemp(prefix="strongroom-test-"))
+        started = embedded.start(home)
     yield Servers(
         admin_url=database or started.database_url,  # type: ignore[union-attr]
         redis_url=redis or started.redis_url,  # type: ignore[union-attr]
     )
     if started is not None:
         started.stop()
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def with_database(url: str, name: str) -> str:

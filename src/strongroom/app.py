@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from blacksheep import Application, Request, Response
-from blacksheep.server.routing import Router
+from blacksheep.server.routing import RouteMatch, Router
 
 from strongroom import __version__, privacy
 from strongroom.audit.writer import DirectAuditWriter
@@ -30,6 +30,7 @@ from strongroom.http.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from strongroom.http.routes import audit as audit_routes
 from strongroom.http.routes import privacy as privacy_routes
 from strongroom.http.routes import probes, records
 from strongroom.http.routing import RouteTable
@@ -102,6 +103,7 @@ def create_app(settings: Settings) -> Application:
             table, CollectionService(collections_repo), record_service, settings.max_body_bytes
         )
         privacy_routes.install(table, settings.max_body_bytes)
+        audit_routes.install(table, pool, keys, audit, settings.page_size_max)
         probes.install(table, readiness)
         openapi.install(table)
         router.apply_routes()  # routes added after BlackSheep applied the registered ones
@@ -151,7 +153,12 @@ def _track_route_templates(router: Router) -> None:
     match = router.get_match
 
     def get_match(request: Request) -> Any:
-        found = match(request)
+        try:
+            found = match(request)
+        except UnicodeDecodeError:
+            # Route values are decoded as UTF-8: a path that is not UTF-8 goes to the fallback,
+            # which refuses it through the middleware like any other bad request.
+            found = RouteMatch(router.fallback, None)
         request.route_template = (  # type: ignore[attr-defined]
             found.pattern.decode() if found is not None else "*"
         )
@@ -167,6 +174,12 @@ def _matches(router: Router, method: str, path: bytes) -> bool:
 
 def _fallback(router: Router) -> Any:
     async def not_found(request: Request) -> Response:
+        path: bytes = request._path  # type: ignore[attr-defined]  # raw path
+        if not path.isascii():
+            try:
+                path.decode("utf-8")
+            except UnicodeDecodeError:
+                raise HttpProblem(400, "bad-request", "the request path is not UTF-8") from None
         allowed = [
             method
             for method in _METHODS

@@ -112,8 +112,8 @@ def install(table: RouteTable, max_body: int) -> None:
             scope="records:read",
             description="Finds emails, Luhn-valid cards, valid US SSNs, phone numbers, "
             "mod-97 valid IBANs, IPv4/IPv6 addresses and credentials (bearer tokens, API keys, "
-            "private keys, JWTs) in one pass and replaces them with labels (`[EMAIL]`) or masks. Offsets count "
-            "code points.",
+            "private keys, JWTs) in one pass and replaces them with labels (`[EMAIL]`) or masks. "
+            "Offsets count code points.",
             body=REDACT_BODY,
             response_schema={
                 "type": "object",
