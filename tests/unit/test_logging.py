@@ -1,0 +1,86 @@
+"""The log pipeline cannot leak: every string is redacted before it is written."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from strongroom.http.context import request_id_var
+from strongroom.observability.logging import configure_logging
+
+PLANTED = [
+    "jane.doe@example.com",
+    "4111 1111 1111 1111",
+    "4111111111111111",
+    "123-45-6789",
+    "+1 415 555 0134",
+    "DE89 3704 0044 0532 0130 00",
+    "srk_0123456789abcdef_" + "A" * 43,
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+]
+
+
+@pytest.fixture(params=["json", "pretty"])
+def captured(request: pytest.FixtureRequest) -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    configure_logging("DEBUG", request.param, stream)
+    yield stream
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+
+
+def assert_clean(output: str) -> None:
+    assert output.strip(), "nothing was logged"
+    for value in PLANTED:
+        assert value not in output, value
+    assert "[EMAIL]" in output
+
+
+def test_messages_arguments_extras_and_exceptions_are_redacted(captured: io.StringIO) -> None:
+    log = logging.getLogger("strongroom.test")
+    log.info("customer %s paid with %s", PLANTED[0], PLANTED[1])
+    log.warning(
+        "lookup",
+        extra={
+            "query": {"email": PLANTED[0], "cards": [PLANTED[2]]},
+            "ssn": PLANTED[3],
+            "note": f"call {PLANTED[4]}",
+        },
+    )
+    try:
+        raise ValueError(f"bad iban {PLANTED[5]} for {PLANTED[0]} key {PLANTED[6]}")
+    except ValueError:
+        log.exception("failed with token %s", PLANTED[7])
+    log.error(PLANTED[0])  # a message that is itself PII
+    assert_clean(captured.getvalue())
+
+
+def test_json_lines_carry_the_request_id(captured: io.StringIO) -> None:
+    token = request_id_var.set("req-42")
+    try:
+        logging.getLogger("strongroom.test").info("hello %s", PLANTED[0])
+    finally:
+        request_id_var.reset(token)
+    line = captured.getvalue().strip().splitlines()[-1]
+    if line.startswith("{"):
+        record = orjson.loads(line)
+        assert record["request_id"] == "req-42"
+        assert record["message"] == "hello [EMAIL]"
+        assert record["level"] == "INFO"
+        assert record["logger"] == "strongroom.test"
+    else:
+        assert "hello [EMAIL]" in line
+        assert "request_id=req-42" in line
+
+
+def test_unformattable_messages_still_log(captured: io.StringIO) -> None:
+    logging.getLogger("strongroom.test").info("broken %s %s", PLANTED[0])
+    output = captured.getvalue()
+    assert "unformattable" in output
+    assert PLANTED[0] not in output
