@@ -31,11 +31,12 @@ from strongroom.http.middleware import (
     SecurityHeadersMiddleware,
 )
 from strongroom.http.routes import audit as audit_routes
+from strongroom.http.routes import holds, probes, records
 from strongroom.http.routes import privacy as privacy_routes
-from strongroom.http.routes import probes, records
 from strongroom.http.routing import RouteTable
 from strongroom.settings import Settings
 from strongroom.store.collections import PgCollectionRepository
+from strongroom.store.holds import LegalHoldRepository
 from strongroom.store.keystore import PgKeyStore
 from strongroom.store.pool import create_pool
 from strongroom.store.records import PgRecordRepository
@@ -104,12 +105,15 @@ def create_app(settings: Settings) -> Application:
         )
         privacy_routes.install(table, settings.max_body_bytes)
         audit_routes.install(table, pool, keys, audit, settings.page_size_max)
+        holds.install(table, LegalHoldRepository(pool), keys, settings.max_body_bytes)
         probes.install(table, readiness)
         openapi.install(table)
         router.apply_routes()  # routes added after BlackSheep applied the registered ones
 
-        application.middlewares.append(RequestContextMiddleware())
+        # Security headers go outermost so that they also land on the problem responses the
+        # request-context middleware makes of exceptions.
         application.middlewares.append(SecurityHeadersMiddleware())
+        application.middlewares.append(RequestContextMiddleware())
         application.middlewares.append(AuthenticationMiddleware(tenants, audit))
         if settings.rate_limit > 0:
             limiter = RateLimiter(redis, settings.rate_limit, settings.rate_burst)
@@ -158,7 +162,7 @@ def _track_route_templates(router: Router) -> None:
         except UnicodeDecodeError:
             # Route values are decoded as UTF-8: a path that is not UTF-8 goes to the fallback,
             # which refuses it through the middleware like any other bad request.
-            found = RouteMatch(router.fallback, None)
+            found = RouteMatch(router.fallback, None)  # type: ignore[arg-type]  # no values
         request.route_template = (  # type: ignore[attr-defined]
             found.pattern.decode() if found is not None else "*"
         )

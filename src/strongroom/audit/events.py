@@ -20,6 +20,9 @@ ACTIONS = frozenset(
         "audit.read",
         "audit.export",
         "key.rotate",
+        "legal_hold.place",
+        "legal_hold.release",
+        "audit.retention",
         "auth.denied",
         "ratelimit.exceeded",
     }

@@ -24,6 +24,7 @@ from strongroom.crypto import (
 )
 from strongroom.crypto import IntegrityError as CryptoIntegrityError
 from strongroom.domain.access import Principal
+from strongroom.domain.collections import check_collection_name
 from strongroom.domain.errors import (
     BadRequest,
     FieldError,
@@ -313,6 +314,9 @@ class RecordService:
     # -- internals ---------------------------------------------------------------------------
 
     async def _collection(self, principal: Principal, name: str) -> StoredCollection:
+        # A name no collection can have is refused before it reaches the database (which
+        # rejects some of them, NUL for one, with an error rather than "not found").
+        check_collection_name(name)
         collection = await self._collections.get(principal.tenant_id, name)
         if collection is None:
             raise NotFound(f"no collection named {name!r}")

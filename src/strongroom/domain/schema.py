@@ -328,13 +328,17 @@ def _text(value: object) -> str:
     return text
 
 
+# fromisoformat alone also takes ISO week dates ("2024-W05-6"); only YYYY-MM-DD is a date here.
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _date(value: object) -> str:
     text = _string(value, 10)
     try:
-        parsed = dt.date.fromisoformat(text)
+        parsed = dt.date.fromisoformat(text) if _DATE.fullmatch(text) else None
     except ValueError:
         parsed = None
-    if parsed is None or len(text) != 10:
+    if parsed is None:
         raise ValueError("expected a date as YYYY-MM-DD")
     return parsed.isoformat()
 

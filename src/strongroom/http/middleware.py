@@ -1,6 +1,6 @@
-"""Middleware, outermost first: request context (request id, problem+json for every error),
-security headers, authentication. Each is a small class: configuration in ``__init__``, no
-per-request state on ``self``."""
+"""Middleware, outermost first: security headers (on every response, errors included), request
+context (request id, problem+json for every error), authentication. Each is a small class:
+configuration in ``__init__``, no per-request state on ``self``."""
 
 from __future__ import annotations
 

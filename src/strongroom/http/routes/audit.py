@@ -19,7 +19,7 @@ from strongroom.domain.ports import AuditSink
 from strongroom.http.middleware import call_context
 from strongroom.http.responses import json_response
 from strongroom.http.routes.records import principal_of
-from strongroom.http.routing import Endpoint, RouteTable
+from strongroom.http.routing import Endpoint, RouteTable, query_params
 
 ReportExtras = Callable[[str], Awaitable[dict[str, Any]]]
 
@@ -70,7 +70,7 @@ EVENT_SCHEMA: dict[str, Any] = {
 
 
 def _one(request: Request, name: str, allowed: tuple[str, ...], default: str) -> str:
-    values = request.query.get(name, [])
+    values = query_params(request).get(name, [])
     if not values:
         return default
     if len(values) != 1 or values[0] not in allowed:
@@ -90,15 +90,17 @@ def install(
         principal = principal_of(request)
         principal.require("audit:read")
         index = await keys.tenant_index(principal.tenant_id)
-        return query.parse_filter(principal.tenant_id, request.query, index.subject_ref, extra)
+        return query.parse_filter(
+            principal.tenant_id, query_params(request), index.subject_ref, extra
+        )
 
     async def search_events(request: Request) -> Response:
         where = await event_filter(request, ("limit", "cursor"))
-        limit_values = request.query.get("limit", ["50"])
+        limit_values = query_params(request).get("limit", ["50"])
         raw = limit_values[0] if len(limit_values) == 1 else ""
         if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= page_size_max:
             raise BadRequest(f"limit must be an integer from 1 to {page_size_max}")
-        cursors = request.query.get("cursor", [])
+        cursors = query_params(request).get("cursor", [])
         if len(cursors) > 1:
             raise BadRequest("give cursor once")
         before = query.decode_cursor(cursors[0]) if cursors else None
@@ -131,10 +133,10 @@ def install(
     async def compliance_report(request: Request) -> Response:
         principal = principal_of(request)
         principal.require("audit:read")
-        unknown = sorted(set(request.query) - {"since", "until", "format"})
+        unknown = sorted(set(query_params(request)) - {"since", "until", "format"})
         if unknown:
             raise BadRequest(f"the report takes only since, until and format, not {unknown[0]}")
-        where = query.parse_filter(principal.tenant_id, request.query, None, ("format",))
+        where = query.parse_filter(principal.tenant_id, query_params(request), None, ("format",))
         fmt = _one(request, "format", ("json", "csv"), "json")
         await audit.emit(
             AuditEvent.of(

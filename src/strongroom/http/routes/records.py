@@ -12,7 +12,7 @@ from strongroom.http import dto
 from strongroom.http.body import read_json
 from strongroom.http.middleware import call_context
 from strongroom.http.responses import json_response
-from strongroom.http.routing import Endpoint, RouteTable, route_value
+from strongroom.http.routing import Endpoint, RouteTable, query_params, route_value
 
 COLLECTION = "/v1/collections/{name}"
 RECORDS = "/v1/collections/{name}/records"
@@ -88,7 +88,7 @@ def install(
 
     async def get_record(request: Request) -> Response:
         principal = principal_of(request)
-        reveal_values = request.query.get("reveal", [])
+        reveal_values = query_params(request).get("reveal", [])
         reveal = [
             name.strip() for value in reveal_values for name in value.split(",") if name.strip()
         ]
@@ -137,7 +137,7 @@ def install(
             principal,
             call_context(request, principal),
             route_value(request, "name"),
-            request.query,
+            query_params(request),
         )
         return json_response(dto.page_json(page))
 
