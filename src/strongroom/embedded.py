@@ -34,6 +34,11 @@ class EmbeddedServices:
     _postgres: Any = field(repr=False, default=None)
     _redis: subprocess.Popen[bytes] | None = field(repr=False, default=None)
 
+    def ensure_postgres_running(self) -> None:
+        """Start PostgreSQL again if it died (a stale pid file is recovered)."""
+        if self._postgres is not None:
+            self._postgres.ensure_postgres_running()
+
     def stop(self) -> None:
         if self._redis is not None and self._redis.poll() is None:
             self._redis.terminate()

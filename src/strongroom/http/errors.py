@@ -8,6 +8,7 @@ from blacksheep import Response
 
 from strongroom.domain import errors as domain
 from strongroom.http.responses import problem
+from strongroom.store.errors import database_unavailable
 
 log = logging.getLogger("strongroom.http")
 
@@ -63,6 +64,15 @@ def to_response(exc: BaseException, request_id: str | None) -> Response:
                     errors=errors or None,
                     headers=headers,
                 )
+    if database_unavailable(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return problem(
+            503,
+            "service-unavailable",
+            "the database is unavailable; retry shortly",
+            request_id=request_id,
+            headers=[(b"Retry-After", b"1")],
+        )
     log.exception("unhandled error", exc_info=exc)
     return problem(
         500,
