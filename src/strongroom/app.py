@@ -14,6 +14,9 @@ from blacksheep import Application, Request, Response
 from blacksheep.server.routing import RouteMatch, Router
 
 from strongroom import __version__, privacy
+from strongroom.audit.sealer import AuditSealer
+from strongroom.audit.signing import Ed25519Signer, trusted_keys
+from strongroom.audit.verify import chain_status
 from strongroom.audit.writer import DirectAuditWriter
 from strongroom.cache.ratelimit import RateLimiter
 from strongroom.cache.redis import create_redis
@@ -83,9 +86,10 @@ def create_app(settings: Settings) -> Application:
         resources["redis"] = redis
 
         audit = DirectAuditWriter(pool, settings.audit_timeout)
+        master_keys = load_master_keys(settings)  # once: a passphrase is stretched here
         keys = KeyService(
             PgKeyStore(key_pool),
-            LocalKeyWrapper(load_master_keys(settings)),
+            LocalKeyWrapper(master_keys),
             DekCache(settings.dek_cache_size, settings.dek_cache_ttl),
         )
         tenants = TenantRepository(pool)
@@ -104,7 +108,24 @@ def create_app(settings: Settings) -> Application:
             table, CollectionService(collections_repo), record_service, settings.max_body_bytes
         )
         privacy_routes.install(table, settings.max_body_bytes)
-        audit_routes.install(table, pool, keys, audit, settings.page_size_max)
+        # Every replica runs a sealer; one leads (advisory lock), the others stand by.
+        sealer = AuditSealer(settings.database_url, Ed25519Signer.from_master_keys(master_keys))
+        await sealer.start()
+        resources["sealer"] = sealer
+
+        async def chain_report(tenant_id: str) -> dict[str, Any]:
+            async with pool.acquire() as connection:
+                return {"chain": await chain_status(connection)}
+
+        audit_routes.install(
+            table,
+            pool,
+            keys,
+            audit,
+            settings.page_size_max,
+            report_extras=chain_report,
+            chain_keys=trusted_keys(master_keys),
+        )
         holds.install(table, LegalHoldRepository(pool), keys, settings.max_body_bytes)
         probes.install(table, readiness)
         openapi.install(table)
@@ -121,6 +142,9 @@ def create_app(settings: Settings) -> Application:
 
     async def stop(application: Application) -> None:
         readiness.draining = True
+        sealer = resources.pop("sealer", None)
+        if sealer is not None:
+            await sealer.stop()  # seals what is committed, signs a last checkpoint
         redis = resources.pop("redis", None)
         if redis is not None:
             await redis.aclose()

@@ -85,6 +85,29 @@ def _parser() -> argparse.ArgumentParser:
     key_revoke = keys.add_parser("revoke", help="revoke a key by id")
     key_revoke.add_argument("key_id")
     key_revoke.set_defaults(handler=_keys_revoke)
+
+    audit = commands.add_parser("audit", help="audit trail integrity").add_subparsers(
+        dest="action", required=True
+    )
+    verify = audit.add_parser(
+        "verify", help="recompute the hash chain; exit status 1 at the first broken link"
+    )
+    verify.add_argument(
+        "--checkpoints",
+        metavar="FILE",
+        help="also check a checkpoint export kept outside the database",
+    )
+    verify.set_defaults(handler=_audit_verify)
+    checkpoints = audit.add_parser("checkpoints", help="signed chain checkpoints")
+    checkpoint_actions = checkpoints.add_subparsers(dest="checkpoints_action", required=True)
+    export = checkpoint_actions.add_parser(
+        "export", help="write every checkpoint as JSON lines, to keep elsewhere"
+    )
+    export.add_argument("--output", "-o", metavar="FILE", help="default: standard output")
+    export.set_defaults(handler=_audit_checkpoints_export)
+    audit.add_parser(
+        "public-key", help="print the public key that signs checkpoints (PEM)"
+    ).set_defaults(handler=_audit_public_key)
     return parser
 
 
@@ -217,6 +240,92 @@ def _keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
     if not _with_tenants(settings, action):
         raise _CommandError(f"no active API key with id {args.key_id!r}")
     print(f"revoked {args.key_id}", file=sys.stderr)
+    return 0
+
+
+def _with_connection(settings: Settings, action: object) -> object:
+    """Run ``action(connection)`` on the data database (no migration: a read-only check)."""
+    import asyncpg
+
+    with _Databases(settings) as databases:
+        dsn = databases.settings.database_url
+        assert dsn is not None
+
+        async def run() -> object:
+            connection = await asyncpg.connect(dsn)
+            try:
+                return await action(connection)  # type: ignore[operator]
+            finally:
+                await connection.close()
+
+        try:
+            return _run(run())
+        except asyncpg.UndefinedTableError:
+            raise _CommandError("the database is not migrated; run `strongroom migrate`") from None
+        except OSError as exc:
+            raise _CommandError(f"cannot reach the database: {exc}") from None
+
+
+def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from strongroom.audit.checkpoints import ExportFormatError, parse_checkpoint_export
+    from strongroom.audit.signing import trusted_keys
+    from strongroom.audit.verify import VerifyReport, verify_chain
+    from strongroom.crypto.providers import load_master_keys
+
+    exported = []
+    if args.checkpoints:
+        try:
+            with open(args.checkpoints, "rb") as handle:
+                exported = parse_checkpoint_export(handle)
+        except (OSError, ExportFormatError) as exc:
+            raise _CommandError(f"cannot read {args.checkpoints}: {exc}") from None
+    # Trusted: the keys of every configured master key version, and those published in an
+    # export kept elsewhere (whoever rewrote the database could not change that file).
+    keys = {cp.key_id: cp.public_key for cp in exported if cp.public_key is not None}
+    keys.update(trusted_keys(load_master_keys(settings)))
+
+    async def action(connection: object) -> VerifyReport:
+        return await verify_chain(connection, keys, exported=exported)  # type: ignore[arg-type]
+
+    report = _with_connection(settings, action)
+    assert isinstance(report, VerifyReport)
+    print(report.to_json())
+    if not report.ok and report.first_problem is not None:
+        problem = report.first_problem
+        print(
+            f"strongroom: audit chain broken at position {problem.position}: "
+            f"{problem.kind}: {problem.detail}",
+            file=sys.stderr,
+        )
+    return 0 if report.ok else 1
+
+
+def _audit_checkpoints_export(settings: Settings, args: argparse.Namespace) -> int:
+    from strongroom.audit.checkpoints import write_checkpoint_export
+
+    if args.output is None:
+        count = _with_connection(
+            settings, lambda connection: write_checkpoint_export(connection, sys.stdout.buffer)
+        )
+    else:
+        try:
+            with open(args.output, "wb") as out:
+                count = _with_connection(
+                    settings, lambda connection: write_checkpoint_export(connection, out)
+                )
+        except OSError as exc:
+            raise _CommandError(f"cannot write {args.output}: {exc.strerror}") from None
+    print(f"exported {count} checkpoints", file=sys.stderr)
+    return 0
+
+
+def _audit_public_key(settings: Settings, args: argparse.Namespace) -> int:
+    from strongroom.audit.signing import Ed25519Signer
+    from strongroom.crypto.providers import load_master_keys
+
+    signer = Ed25519Signer.from_master_keys(load_master_keys(settings))
+    print(f"# key id {signer.key_id}", file=sys.stderr)
+    print(signer.public_key_pem(), end="")
     return 0
 
 

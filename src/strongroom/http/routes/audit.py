@@ -13,6 +13,8 @@ from blacksheep import Content, Request, Response, StreamedContent
 
 from strongroom.audit import query
 from strongroom.audit.events import AuditEvent
+from strongroom.audit.signing import PublicKeys
+from strongroom.audit.verify import verify_chain
 from strongroom.domain.errors import BadRequest
 from strongroom.domain.keys import KeyService
 from strongroom.domain.ports import AuditSink
@@ -85,6 +87,7 @@ def install(
     audit: AuditSink,
     page_size_max: int,
     report_extras: ReportExtras | None = None,
+    chain_keys: PublicKeys | None = None,
 ) -> None:
     async def event_filter(request: Request, extra: tuple[str, ...]) -> query.EventFilter:
         principal = principal_of(request)
@@ -158,6 +161,41 @@ def install(
             200,
             [(b"Content-Disposition", b'attachment; filename="compliance-report.csv"')],
             _csv_content(report),
+        )
+
+    async def verify_trail(request: Request) -> Response:
+        principal = principal_of(request)
+        principal.require("audit:read")
+        await audit.emit(
+            AuditEvent.of(call_context(request, principal), "audit.read", resource="audit/verify")
+        )
+        async with pool.acquire() as connection:
+            report = await verify_chain(connection, chain_keys or {})
+        # The chain spans every tenant: other tenants' event ids are left out of the answer.
+        return json_response(report.as_dict(tenant_id=principal.tenant_id))
+
+    if chain_keys is not None:
+        table.add(
+            Endpoint(
+                "GET",
+                "/v1/audit/verify",
+                verify_trail,
+                "Verify the audit trail's hash chain",
+                "audit",
+                scope="audit:read",
+                description="Recomputes every sealed event's hash from its content and its "
+                "predecessor, from the retention anchor (or the first event) to the chain head, "
+                "checks the signed checkpoints on the way, and reports the first broken link: "
+                "changed, missing, inserted or reordered events, forged or mismatched "
+                "checkpoints. Also counts events not sealed yet. `ok` is false when anything "
+                "is wrong; the answer is 200 either way.",
+                response_schema={"type": "object"},
+                responses={
+                    200: "The verification report",
+                    401: "No valid API key",
+                    403: "audit:read scope missing",
+                },
+            )
         )
 
     errors = {

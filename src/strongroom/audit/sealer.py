@@ -1,0 +1,303 @@
+"""The sealer: links committed audit events into the hash chain and signs checkpoints.
+
+One replica leads at a time. The leader holds an advisory lock that lives as long as a connection
+of its own (never a pooled one, never through a transaction-mode pooler); the others retry now
+and then and take over when the leader's connection ends. Every ``interval`` the leader seals
+what is committed and unsealed, in batches, one transaction each, and at the end of the round
+signs a checkpoint of the head once ``checkpoint_every`` events were sealed since the last one or
+``checkpoint_interval`` seconds passed.
+
+**Seal order.** The chain is ordered by sealing, not by ``seq``. A batch locks the chain head row,
+selects events that are still unsealed (``chain_position IS NULL``) and visible to its snapshot,
+in ``seq`` order, gives them the positions after the head and moves the head, all in one
+transaction. ``seq`` is taken at insert, but transactions commit in any order: an event whose
+transaction commits after a batch's snapshot is not visible to that batch and stays unsealed, so
+the next batch picks it up. Nothing is skipped, because the work queue is the unsealed state of
+each row, not a ``seq`` watermark; nothing is sealed twice, because the head row lock serialises
+batches (even two leaders after a network split), the update only touches rows still unsealed and
+must touch all of them or the batch rolls back, and ``chain_position`` is unique.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from strongroom.audit.chain import ChainPoint, canonical_record, link_hash, read_head
+from strongroom.audit.events import COLUMNS
+from strongroom.audit.signing import ALGORITHM, CheckpointSigner, checkpoint_message
+from strongroom.audit.store import DbConnection
+
+log = logging.getLogger("strongroom.audit.sealer")
+
+SEALER_LOCK_KEY = 0x5372_4175_6469_74  # "SrAudit": the leader's advisory lock
+_BATCHES_PER_ROUND = 10
+
+_UNSEALED = (
+    f"SELECT {', '.join(COLUMNS)} FROM audit_events "
+    "WHERE chain_position IS NULL ORDER BY seq LIMIT $1"
+)
+_SEAL = """
+UPDATE audit_events AS e
+SET chain_position = s.position, prev_hash = s.prev_hash, hash = s.hash
+FROM unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::bytea[]) AS s (id, position, prev_hash, hash)
+WHERE e.id = s.id AND e.chain_position IS NULL
+"""
+_MOVE_HEAD = "UPDATE audit_chain_head SET position = $1, hash = $2, sealed_at = now() WHERE id = 1"
+_LAST_CHECKPOINT = (
+    "SELECT position, signed_at FROM audit_checkpoints ORDER BY position DESC LIMIT 1"
+)
+_INSERT_CHECKPOINT = (
+    "INSERT INTO audit_checkpoints (position, hash, signed_at, key_id, signature) "
+    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (position) DO NOTHING"
+)
+_REGISTER_KEY = (
+    "INSERT INTO audit_signing_keys (key_id, algorithm, public_key) VALUES ($1, $2, $3) "
+    "ON CONFLICT (key_id) DO NOTHING"
+)
+
+
+class ChainConflict(RuntimeError):
+    """A batch found events sealed under it: another sealer ran despite the lock."""
+
+
+async def seal_batch(connection: DbConnection, limit: int) -> int:
+    """Seal up to ``limit`` committed events after the chain head; returns how many."""
+    async with connection.transaction():
+        head = await read_head(connection, for_update=True)
+        rows = await connection.fetch(_UNSEALED, limit)
+        if not rows:
+            return 0
+        ids: list[Any] = []
+        positions: list[int] = []
+        prev_hashes: list[bytes] = []
+        hashes: list[bytes] = []
+        prev, position = head.hash, head.position
+        for row in rows:
+            position += 1
+            digest = link_hash(prev, canonical_record(row))
+            ids.append(row["id"])
+            positions.append(position)
+            prev_hashes.append(prev)
+            hashes.append(digest)
+            prev = digest
+        status = await connection.execute(_SEAL, ids, positions, prev_hashes, hashes)
+        if int(status.rsplit(" ", 1)[-1]) != len(rows):
+            raise ChainConflict("events were sealed by someone else during this batch")
+        await connection.execute(_MOVE_HEAD, position, prev)
+    return len(rows)
+
+
+async def write_checkpoint(
+    connection: DbConnection,
+    signer: CheckpointSigner,
+    *,
+    every: int = 1_000,
+    interval: float = 60.0,
+    force: bool = False,
+) -> ChainPoint | None:
+    """Sign the chain head when ``every`` events were sealed since the last checkpoint, when
+    ``interval`` seconds passed, or when ``force`` is true (and the head moved). Returns the
+    checkpoint written, if any."""
+    head = await read_head(connection)
+    if head.position == 0:
+        return None
+    signed_at = datetime.now(UTC)
+    last = await connection.fetchrow(_LAST_CHECKPOINT)
+    if last is not None:
+        if head.position <= last["position"]:
+            return None
+        due = (
+            force
+            or head.position - last["position"] >= every
+            or (signed_at - last["signed_at"]).total_seconds() >= interval
+        )
+        if not due:
+            return None
+    message = checkpoint_message(head.position, head.hash, signed_at, signer.key_id)
+    signature = await signer.sign(message)
+    await connection.execute(
+        _INSERT_CHECKPOINT, head.position, head.hash, signed_at, signer.key_id, signature
+    )
+    return head
+
+
+async def register_signing_key(connection: DbConnection, signer: CheckpointSigner) -> None:
+    """Publish the signer's public key next to the checkpoints it signs."""
+    await connection.execute(_REGISTER_KEY, signer.key_id, ALGORITHM, signer.public_key)
+
+
+class AuditSealer:
+    """The background sealer of one process; at most one process leads at a time.
+
+    ``start()`` runs it as a task; ``stop()`` lets the current round finish, seals what is left,
+    writes a last checkpoint, and closes its connection (which releases the leadership).
+    ``step()`` runs one round by hand (tests, tools).
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        signer: CheckpointSigner,
+        *,
+        interval: float = 1.0,
+        batch_size: int = 5_000,
+        checkpoint_every: int = 1_000,
+        checkpoint_interval: float = 60.0,
+        retry_interval: float = 5.0,
+        timeout: float = 30.0,
+    ) -> None:
+        if batch_size < 1 or checkpoint_every < 1:
+            raise ValueError("batch_size and checkpoint_every must be positive")
+        self._dsn = dsn
+        self._signer = signer
+        self.interval = interval
+        self.batch_size = batch_size
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval = checkpoint_interval
+        self.retry_interval = retry_interval
+        self._timeout = timeout
+        self._connection: asyncpg.Connection | None = None
+        self._leading = False
+        self._backlog = False
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.head_position = 0
+        self.sealed_total = 0
+        self.last_round_at: float | None = None
+        self.last_error: str | None = None
+
+    @property
+    def leading(self) -> bool:
+        """Whether this process holds the sealer lock."""
+        return self._leading
+
+    def status(self) -> dict[str, object]:
+        """For health details and metrics."""
+        return {
+            "leading": self._leading,
+            "head_position": self.head_position,
+            "sealed_total": self.sealed_total,
+            "seconds_since_round": (
+                None if self.last_round_at is None else time.monotonic() - self.last_round_at
+            ),
+            "last_error": self.last_error,
+        }
+
+    async def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("the sealer is already running")
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name="strongroom-audit-sealer")
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Finish the round in progress, seal and checkpoint what is left, release the lock."""
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is not None:
+            try:
+                await asyncio.wait_for(task, grace)
+            except TimeoutError:
+                log.warning("the audit sealer did not stop within %.1f s", grace)
+        await self._disconnect()
+
+    async def step(self, *, force_checkpoint: bool = False) -> int:
+        """One round: lead if possible, seal everything available, checkpoint when due.
+        Returns the number of events sealed (0 when another process leads)."""
+        connection = await self._connect()
+        if not self._leading:
+            self._leading = bool(
+                await connection.fetchval("SELECT pg_try_advisory_lock($1)", SEALER_LOCK_KEY)
+            )
+            if not self._leading:
+                return 0
+            log.info("this process now seals the audit chain")
+            await register_signing_key(connection, self._signer)
+        sealed, self._backlog = 0, False
+        # A bounded round, so that checkpoints keep coming while a backlog drains.
+        for _ in range(_BATCHES_PER_ROUND):
+            count = await seal_batch(connection, self.batch_size)
+            sealed += count
+            if count < self.batch_size:
+                break
+        else:
+            self._backlog = True
+        await write_checkpoint(
+            connection,
+            self._signer,
+            every=self.checkpoint_every,
+            interval=self.checkpoint_interval,
+            force=force_checkpoint,
+        )
+        self.sealed_total += sealed
+        self.head_position = (await read_head(connection)).position
+        self.last_round_at = time.monotonic()
+        self.last_error = None
+        return sealed
+
+    async def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                delay = await self._round()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._leading:
+                await self.step(force_checkpoint=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the last round on shutdown; the next leader picks up the rest
+            log.exception("the audit sealer could not finish its last round")
+
+    async def _round(self) -> float:
+        """Run one step and say how long to wait before the next."""
+        try:
+            await self.step()
+        except Exception as exc:  # a background loop must outlive any failure; it reconnects
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("audit sealing failed, retrying: %s", self.last_error)
+            await self._disconnect()
+            return self.retry_interval
+        if not self._leading:
+            return self.retry_interval
+        return 0.0 if self._backlog else self.interval
+
+    async def _connect(self) -> asyncpg.Connection:
+        if self._connection is not None and not self._connection.is_closed():
+            return self._connection
+        self._leading = False
+        connection = await asyncpg.connect(
+            self._dsn,
+            timeout=self._timeout,
+            command_timeout=self._timeout,
+            server_settings={
+                "application_name": "strongroom-sealer",
+                # A leader whose host vanished must not keep the lock forever.
+                "tcp_keepalives_idle": "15",
+                "tcp_keepalives_interval": "5",
+                "tcp_keepalives_count": "3",
+            },
+        )
+        if connection.get_server_version().major >= 14:
+            # A leader whose process hangs goes idle; the server then closes its connection.
+            idle_ms = int(max(self.interval, self.retry_interval, 1.0) * 1000 * 10)
+            await connection.execute(f"SET idle_session_timeout = {max(idle_ms, 60_000)}")
+        self._connection = connection
+        return connection
+
+    async def _disconnect(self) -> None:
+        connection, self._connection = self._connection, None
+        was_leading, self._leading = self._leading, False
+        if connection is None or connection.is_closed():
+            return
+        try:
+            await connection.close(timeout=self._timeout)
+        except Exception:  # closing is best effort; the server frees the lock with the connection
+            connection.terminate()
+        if was_leading:
+            log.info("this process no longer seals the audit chain")
