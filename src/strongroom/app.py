@@ -14,6 +14,7 @@ from blacksheep import Application, Request, Response
 from blacksheep.server.routing import RouteMatch, Router
 
 from strongroom import __version__, privacy
+from strongroom.audit.retention import RetentionJob, parse_policies, retention_state
 from strongroom.audit.sealer import AuditSealer
 from strongroom.audit.signing import Ed25519Signer, trusted_keys
 from strongroom.audit.verify import chain_status
@@ -108,14 +109,28 @@ def create_app(settings: Settings) -> Application:
             table, CollectionService(collections_repo), record_service, settings.max_body_bytes
         )
         privacy_routes.install(table, settings.max_body_bytes)
-        # Every replica runs a sealer; one leads (advisory lock), the others stand by.
-        sealer = AuditSealer(settings.database_url, Ed25519Signer.from_master_keys(master_keys))
+        # Every replica runs a sealer and a retention job; one of each leads (advisory locks).
+        signer = Ed25519Signer.from_master_keys(master_keys)
+        sealer = AuditSealer(settings.database_url, signer)
         await sealer.start()
         resources["sealer"] = sealer
+        policies = parse_policies(settings.audit_retention)
+        retention = RetentionJob(
+            settings.database_url,
+            policies,
+            signer,
+            trusted_keys(master_keys),
+            settings.audit_retention_interval,
+        )
+        await retention.start()
+        resources["retention"] = retention
 
         async def chain_report(tenant_id: str) -> dict[str, Any]:
             async with pool.acquire() as connection:
-                return {"chain": await chain_status(connection)}
+                return {
+                    "chain": await chain_status(connection),
+                    "retention": await retention_state(connection, policies, tenant_id),
+                }
 
         audit_routes.install(
             table,
@@ -142,6 +157,9 @@ def create_app(settings: Settings) -> Application:
 
     async def stop(application: Application) -> None:
         readiness.draining = True
+        retention = resources.pop("retention", None)
+        if retention is not None:
+            await retention.stop()
         sealer = resources.pop("sealer", None)
         if sealer is not None:
             await sealer.stop()  # seals what is committed, signs a last checkpoint

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -316,6 +317,29 @@ def _audit_checkpoints_export(settings: Settings, args: argparse.Namespace) -> i
         except OSError as exc:
             raise _CommandError(f"cannot write {args.output}: {exc.strerror}") from None
     print(f"exported {count} checkpoints", file=sys.stderr)
+    return 0
+
+
+def _audit_retention(settings: Settings, args: argparse.Namespace) -> int:
+    from strongroom.audit.retention import apply_retention, parse_policies
+    from strongroom.audit.signing import Ed25519Signer, trusted_keys
+    from strongroom.crypto.providers import load_master_keys
+
+    master_keys = load_master_keys(settings)
+    signer = Ed25519Signer.from_master_keys(master_keys)
+    policies = parse_policies(settings.audit_retention)
+
+    async def action(connection: object) -> object:
+        return await apply_retention(
+            connection,  # type: ignore[arg-type]
+            policies,
+            signer,
+            trusted_keys(master_keys),
+            dry_run=args.dry_run,
+        )
+
+    result = _with_connection(settings, action)
+    print(json.dumps(result.as_dict()))  # type: ignore[attr-defined]
     return 0
 
 

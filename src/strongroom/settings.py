@@ -69,6 +69,8 @@ class Settings:
     default_purposes: tuple[str, ...] = DEFAULT_PURPOSES
     page_size_max: int = 100
     rate_limit: float = 1000.0
+    audit_retention: str | None = None
+    audit_retention_interval: float = 3600.0
     rate_burst: int = 2000
 
     @property
@@ -123,6 +125,10 @@ class Settings:
             page_size_max=reader.integer("PAGE_SIZE_MAX", 100, 1, 1_000),
             rate_limit=reader.number("RATE_LIMIT", 1000.0, 0.0, 1_000_000.0),
             rate_burst=reader.integer("RATE_BURST", 2000, 1, 10_000_000),
+            audit_retention=reader.text("AUDIT_RETENTION"),
+            audit_retention_interval=reader.number(
+                "AUDIT_RETENTION_INTERVAL", 3600.0, 0.0, 30 * 86_400.0
+            ),
         )
         settings.validate()
         return settings
@@ -131,6 +137,13 @@ class Settings:
         """Cross-field checks; raises :class:`SettingsError` with one line."""
         if self.db_pool_min > self.db_pool_max:
             raise SettingsError("STRONGROOM_DB_POOL_MIN must not exceed STRONGROOM_DB_POOL_MAX")
+        if self.audit_retention:
+            from strongroom.audit.retention import parse_policies
+
+            try:
+                parse_policies(self.audit_retention)
+            except ValueError as exc:
+                raise SettingsError(f"STRONGROOM_AUDIT_RETENTION: {exc}") from None
         if self.master_key and self.master_passphrase:
             raise SettingsError(
                 "set either STRONGROOM_MASTER_KEY or STRONGROOM_MASTER_PASSPHRASE, not both"

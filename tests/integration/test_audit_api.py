@@ -166,6 +166,9 @@ async def test_compliance_report(
     assert purposes == {("support", 2), ("billing", 1)}
     assert body["denied_requests"]["authentication"] == 1
     assert body["events_by_action"]["record.create"] == {"success": 2}
+    assert body["retention"]["policies_days"]["access"] > 0
+    assert body["retention"]["active_legal_holds"] == 0
+    assert {"head_position", "unsealed", "last_checkpoint"} <= set(body["chain"])
     as_csv = await client.get("/v1/compliance/report", params={"format": "csv"}, headers=headers)
     assert as_csv.status_code == 200
     rows = list(csv.reader(io.StringIO(as_csv.text)))

@@ -42,6 +42,7 @@ def test_values_are_parsed_and_typed() -> None:
         ({"STRONGROOM_PURPOSES": "Support!"}, "STRONGROOM_PURPOSES must be"),
         ({"STRONGROOM_DB_POOL_MIN": "20", "STRONGROOM_DB_POOL_MAX": "5"}, "must not exceed"),
         ({"STRONGROOM_MASTER_KEY": "a", "STRONGROOM_MASTER_PASSPHRASE": "b"}, "not both"),
+        ({"STRONGROOM_AUDIT_RETENTION": "forever=1"}, "STRONGROOM_AUDIT_RETENTION"),
     ],
 )
 def test_bad_values_fail_with_one_line(env: dict[str, str], message: str) -> None:
