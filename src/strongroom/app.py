@@ -14,11 +14,11 @@ from blacksheep import Application, Request, Response
 from blacksheep.server.routing import RouteMatch, Router
 
 from strongroom import __version__, privacy
+from strongroom.audit.group_commit import GroupCommitWriter, connector
 from strongroom.audit.retention import RetentionJob, parse_policies, retention_state
 from strongroom.audit.sealer import AuditSealer
 from strongroom.audit.signing import Ed25519Signer, trusted_keys
 from strongroom.audit.verify import chain_status
-from strongroom.audit.writer import DirectAuditWriter
 from strongroom.cache.ratelimit import RateLimiter
 from strongroom.cache.redis import create_redis
 from strongroom.crypto import DekCache, LocalKeyWrapper
@@ -86,7 +86,23 @@ def create_app(settings: Settings) -> Application:
         redis = create_redis(settings.redis_url, settings)
         resources["redis"] = redis
 
-        audit = DirectAuditWriter(pool, settings.audit_timeout)
+        # Reads and reveals wait for their event to be durable; concurrent requests share a
+        # commit (group commit) on the writer's own connection.
+        audit = GroupCommitWriter(
+            connector(
+                settings.database_url,
+                timeout=settings.db_timeout,
+                application="strongroom-audit",
+                server_settings={"statement_timeout": str(settings.statement_timeout_ms)},
+            ),
+            timeout=settings.audit_timeout,
+            batch_size=settings.audit_batch_size,
+            linger=settings.audit_linger,
+            queue_size=settings.audit_queue_size,
+            command_timeout=settings.db_timeout,
+        )
+        await audit.start()  # starts unhealthy, without raising, if PostgreSQL is down
+        resources["audit"] = audit
         master_keys = load_master_keys(settings)  # once: a passphrase is stretched here
         keys = KeyService(
             PgKeyStore(key_pool),
@@ -157,6 +173,10 @@ def create_app(settings: Settings) -> Application:
 
     async def stop(application: Application) -> None:
         readiness.draining = True
+        audit = resources.pop("audit", None)
+        if audit is not None:
+            # Every queued event is written before the pools close: nothing acknowledged is lost.
+            await audit.close(grace=settings.audit_close_grace)
         retention = resources.pop("retention", None)
         if retention is not None:
             await retention.stop()
@@ -187,7 +207,7 @@ def create_app_from_env() -> Application:
     return create_app(settings)
 
 
-def _audit_check(audit: DirectAuditWriter) -> Any:
+def _audit_check(audit: GroupCommitWriter) -> Any:
     async def check() -> bool:
         return audit.healthy
 

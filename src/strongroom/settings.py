@@ -69,6 +69,10 @@ class Settings:
     default_purposes: tuple[str, ...] = DEFAULT_PURPOSES
     page_size_max: int = 100
     rate_limit: float = 1000.0
+    audit_batch_size: int = 512
+    audit_linger: float = 0.002
+    audit_queue_size: int = 10_000
+    audit_close_grace: float = 10.0
     audit_retention: str | None = None
     audit_retention_interval: float = 3600.0
     rate_burst: int = 2000
@@ -125,6 +129,10 @@ class Settings:
             page_size_max=reader.integer("PAGE_SIZE_MAX", 100, 1, 1_000),
             rate_limit=reader.number("RATE_LIMIT", 1000.0, 0.0, 1_000_000.0),
             rate_burst=reader.integer("RATE_BURST", 2000, 1, 10_000_000),
+            audit_batch_size=reader.integer("AUDIT_BATCH_SIZE", 512, 1, 10_000),
+            audit_linger=reader.number("AUDIT_LINGER", 0.002, 0.0, 0.05),
+            audit_queue_size=reader.integer("AUDIT_QUEUE_SIZE", 10_000, 1, 1_000_000),
+            audit_close_grace=reader.number("AUDIT_CLOSE_GRACE", 10.0, 0.0, 300.0),
             audit_retention=reader.text("AUDIT_RETENTION"),
             audit_retention_interval=reader.number(
                 "AUDIT_RETENTION_INTERVAL", 3600.0, 0.0, 30 * 86_400.0
@@ -137,6 +145,10 @@ class Settings:
         """Cross-field checks; raises :class:`SettingsError` with one line."""
         if self.db_pool_min > self.db_pool_max:
             raise SettingsError("STRONGROOM_DB_POOL_MIN must not exceed STRONGROOM_DB_POOL_MAX")
+        if self.audit_queue_size < self.audit_batch_size:
+            raise SettingsError(
+                "STRONGROOM_AUDIT_QUEUE_SIZE must be at least STRONGROOM_AUDIT_BATCH_SIZE"
+            )
         if self.audit_retention:
             from strongroom.audit.retention import parse_policies
 
