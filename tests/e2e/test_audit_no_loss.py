@@ -256,3 +256,25 @@ async def test_postgres_killed_hard_mid_load(
     assert ledger.statuses.get(503, 0) > 0, ledger.statuses
     assert not any(500 <= status < 600 and status != 503 for status in ledger.statuses)
     await assert_nothing_lost(cluster.services.database_url, ledger)
+
+
+async def test_sigterm_mid_load_drains_and_loses_nothing(
+    cluster: Cluster,
+    server_factory,  # type: ignore[no-untyped-def]
+    load,  # type: ignore[no-untyped-def]
+) -> None:
+    env, token = await prepare(cluster)
+    server = server_factory(env, workers=2)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as client:
+        assert (await client.put("/v1/collections/customers", json=CUSTOMERS)).status_code == 201
+    start, finish = load
+    ledger = Ledger()
+    urls: list[str] = []
+    start(server.base_url, token, ledger, urls)
+    await asyncio.sleep(3)
+    server.process.send_signal(signal.SIGTERM)
+    exit_code = await asyncio.to_thread(server.process.wait, 60)
+    await finish()
+    assert exit_code == 0, server.log()[-2000:]
+    await assert_nothing_lost(cluster.services.database_url, ledger)
