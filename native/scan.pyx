@@ -2,19 +2,24 @@
 # cython: initializedcheck=False, infer_types=False
 """One-pass PII scanner over the code points of a str (compiled twin of ``_scan_py.py``).
 
-Every function here is a typed port of the function of the same name in
-``src/strongroom/privacy/_scan_py.py``, which is the specification; the Hypothesis tests check
-that both give the same findings for every input. The text is read straight from the str's
+Every matcher here is a typed port of its twin in ``src/strongroom/privacy/_scan_py.py``, which
+is the specification; ``scan_impl`` reports what the twin's ``scan`` reports while visiting far
+fewer positions, and the Hypothesis tests check that both agree on every input. The text is read straight from the str's
 buffer (1, 2 or 4 bytes per code point, one specialisation each through a fused type), no Python
-object is created while scanning, and a word that cannot start a finding is skipped in one loop.
+object is created while scanning, and the main loop only stops where a finding can begin: the
+positions are picked out 64 code points at a time (``next_trigger``), and an email is looked for
+from its ``@`` backwards instead of at every word. ``native/README.md`` explains the strategy.
 """
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, realloc
+from libc.string cimport memcpy
 
 cdef extern from "Python.h":
     int _unicode_kind "PyUnicode_KIND"(object text)
     void* _unicode_data "PyUnicode_DATA"(object text)
+    bint _unicode_is_ascii "PyUnicode_IS_ASCII"(object text)
+    str _unicode_new "PyUnicode_New"(Py_ssize_t size, uint32_t maxchar)
     bint _uni_isalnum "Py_UNICODE_ISALNUM"(uint32_t ch) nogil
     bint _uni_isalpha "Py_UNICODE_ISALPHA"(uint32_t ch) nogil
 
@@ -56,19 +61,8 @@ cdef enum:
     C_B64URL = 32
     C_B64TOK = 64  # RFC 6750 b64token extras . ~ + /
     C_LHEX = 128
-    C_INERT = 256  # begins nothing and is no word character: space, quotes, brackets, ...
-
-# What a word may start, by its first ASCII character.
-cdef enum:
-    W_JWT = 1
-    W_KEY = 2
-    W_BEARER = 4
-    W_IBAN = 8
-    W_DIGIT = 16
-    W_HEX = 32
 
 cdef uint16_t ASCII[128]
-cdef uint8_t WORD_START[128]
 
 
 cdef void _init_ascii():
@@ -91,23 +85,114 @@ cdef void _init_ascii():
     ASCII[95] |= C_B64URL
     for c in b".~+/":
         ASCII[c] |= C_B64TOK
-    for c in range(128):
-        WORD_START[c] = 0
-        if not (ASCII[c] & (C_ALNUM | C_LOCALP)) and c not in b"(:":
-            ASCII[c] |= C_INERT
-    WORD_START[101] = W_JWT
-    WORD_START[115] = W_KEY
-    WORD_START[66] = W_BEARER
-    WORD_START[98] = W_BEARER
-    for c in range(65, 91):
-        WORD_START[c] |= W_IBAN
-    for c in range(48, 58):
-        WORD_START[c] |= W_DIGIT | W_HEX
-    for c in b"abcdefABCDEF":
-        WORD_START[c] |= W_HEX
-
-
 _init_ascii()
+
+
+# Where the main loop stops, computed for 64 code points at a time (see ``next_trigger``).
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #if !defined(SR_NO_SIMD) && (defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2))
+    #include <emmintrin.h>
+    #define SR_SSE2 1
+    #endif
+
+    /* One bit per position of a block of up to 64 code points (ASCII classes only). */
+    typedef struct { uint64_t word, digit, letter, follow, any, colon, dash; } sr_block;
+
+    static inline void sr_scalar(uint32_t c, uint64_t bit, sr_block *b) {
+        uint32_t lc = c | 0x20;
+        if (c >= 128) return;
+        if (c - '0' < 10u) b->digit |= bit;
+        if (c - '0' < 10u || lc - 'a' < 26u || c == '_') b->word |= bit;
+        if (c - 'A' < 26u || lc - 'a' < 6u || c == 's') b->letter |= bit;
+        if (c - '0' < 10u || c - 'A' < 26u || lc - 'a' < 6u || c == ':' || c == 'r' || c == 'y')
+            b->follow |= bit;
+        if (c == '+' || c == '(' || c == '@') b->any |= bit;
+        if (c == ':') b->colon |= bit;
+        if (c == '-') b->dash |= bit;
+    }
+
+    #ifdef SR_SSE2
+    /* 16 code points to 16 bytes: ASCII stays, anything above saturates to 0x80..0xFF. */
+    static inline __m128i sr_load_u8(const uint8_t *s) {
+        return _mm_loadu_si128((const __m128i *)s);
+    }
+    static inline __m128i sr_clamp16(__m128i x) {  /* min(x, 0x80) on unsigned 16-bit lanes */
+        return _mm_sub_epi16(x, _mm_subs_epu16(x, _mm_set1_epi16(0x80)));
+    }
+    static inline __m128i sr_load_u16(const uint16_t *s) {
+        return _mm_packus_epi16(sr_clamp16(_mm_loadu_si128((const __m128i *)s)),
+                                sr_clamp16(_mm_loadu_si128((const __m128i *)(s + 8))));
+    }
+    static inline __m128i sr_load_u32(const uint32_t *s) {
+        /* code points are at most 0x10FFFF, so the signed 32->16 saturation keeps them >= 128 */
+        __m128i a = _mm_packs_epi32(_mm_loadu_si128((const __m128i *)s),
+                                    _mm_loadu_si128((const __m128i *)(s + 4)));
+        __m128i b = _mm_packs_epi32(_mm_loadu_si128((const __m128i *)(s + 8)),
+                                    _mm_loadu_si128((const __m128i *)(s + 12)));
+        return _mm_packus_epi16(a, b);
+    }
+    #define SR_EQ(x, v) _mm_cmpeq_epi8(x, _mm_set1_epi8((char)(v)))
+    #define SR_IN(x, lo, hi) _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8((char)((lo) - 1))), \
+                                           _mm_cmplt_epi8(x, _mm_set1_epi8((char)((hi) + 1))))
+    #define SR_OR(x, y) _mm_or_si128(x, y)
+    #define SR_BITS(x) ((uint64_t)(unsigned)_mm_movemask_epi8(x) << shift)
+    /* Bytes >= 0x80 are negative as signed chars, so no ASCII range or equality admits them. */
+    static inline void sr_classify(__m128i x, int shift, sr_block *b) {
+        __m128i lc = _mm_or_si128(x, _mm_set1_epi8(0x20));
+        __m128i digit = SR_IN(x, '0', '9'), upper = SR_IN(x, 'A', 'Z');
+        __m128i hex_letter = SR_IN(lc, 'a', 'f'), colon = SR_EQ(x, ':');
+        b->digit |= SR_BITS(digit);
+        b->word |= SR_BITS(SR_OR(SR_OR(digit, SR_IN(lc, 'a', 'z')), SR_EQ(x, '_')));
+        b->letter |= SR_BITS(SR_OR(SR_OR(upper, hex_letter), SR_EQ(x, 's')));
+        b->follow |= SR_BITS(SR_OR(SR_OR(SR_OR(digit, upper), SR_OR(hex_letter, colon)),
+                                   SR_OR(SR_EQ(x, 'r'), SR_EQ(x, 'y'))));
+        b->any |= SR_BITS(SR_OR(SR_OR(SR_EQ(x, '+'), SR_EQ(x, '(')), SR_EQ(x, '@')));
+        b->colon |= SR_BITS(colon);
+        b->dash |= SR_BITS(SR_EQ(x, '-'));
+    }
+    #define SR_VECTOR(T) for (; k + 16 <= len; k += 16) sr_classify(sr_load_##T(s + base + k), (int)k, &b);
+    #else
+    #define SR_VECTOR(T)
+    #endif
+
+    /* Positions of [base, base + 64) where the main loop must stop (bit k: base + k). */
+    static inline uint64_t sr_stops(const sr_block *b, int prev_word) {
+        const uint64_t last = (uint64_t)1 << 63;  /* its successor is not in the block: keep it */
+        uint64_t boundary = ~((b->word << 1) | (uint64_t)prev_word);
+        return b->any | (b->colon & ((b->colon >> 1) | last)) | (b->dash & ((b->dash >> 1) | last))
+               | (boundary & (b->digit | (b->letter & ((b->follow >> 1) | last))));
+    }
+
+    #define SR_STOPS(T, CP) \
+    static inline uint64_t sr_stops_##T(const CP *s, Py_ssize_t n, Py_ssize_t base) { \
+        sr_block b = {0, 0, 0, 0, 0, 0, 0}; \
+        sr_block prev = {0, 0, 0, 0, 0, 0, 0}; \
+        Py_ssize_t k = 0, len = n - base < 64 ? n - base : 64; \
+        SR_VECTOR(T) \
+        for (; k < len; k++) sr_scalar(s[base + k], (uint64_t)1 << k, &b); \
+        if (base > 0) sr_scalar(s[base - 1], 1, &prev); \
+        return sr_stops(&b, (int)(prev.word & 1)); \
+    }
+    SR_STOPS(u8, uint8_t)
+    SR_STOPS(u16, uint16_t)
+    SR_STOPS(u32, uint32_t)
+
+    static inline int sr_ctz64(uint64_t x) {
+    #if defined(_MSC_VER) && !defined(__clang__)
+        unsigned long k;
+        _BitScanForward64(&k, x);
+        return (int)k;
+    #else
+        return __builtin_ctzll(x);
+    #endif
+    }
+    """
+    uint64_t sr_stops_u8(const uint8_t* s, Py_ssize_t n, Py_ssize_t base) noexcept nogil
+    uint64_t sr_stops_u16(const uint16_t* s, Py_ssize_t n, Py_ssize_t base) noexcept nogil
+    uint64_t sr_stops_u32(const uint32_t* s, Py_ssize_t n, Py_ssize_t base) noexcept nogil
+    int sr_ctz64(uint64_t x) noexcept nogil
 
 
 cdef inline bint has(uint32_t c, uint16_t flag) noexcept nogil:
@@ -209,9 +294,13 @@ cdef inline int iban_value(uint32_t c) noexcept nogil:
 
 
 cdef bint iban_ok(const uint32_t* chars, int count) noexcept nogil:
+    # The first four characters go last: chars[4:] + chars[:4], as in the twin.
     cdef int rem = 0, k, v
-    for k in range(count):
-        v = iban_value(chars[(k + 4) % count])
+    for k in range(4, count):
+        v = iban_value(chars[k])
+        rem = (rem * (10 if v < 10 else 100) + v) % 97
+    for k in range(4):
+        v = iban_value(chars[k])
         rem = (rem * (10 if v < 10 else 100) + v) % 97
     return rem == 1
 
@@ -604,78 +693,157 @@ cdef inline void consider(Hit* best, int kind, Py_ssize_t start, Py_ssize_t end)
         best.end = end
 
 
-cdef int scan_impl(const cp_t* s, Py_ssize_t n, Hits* hits) except -1:
-    cdef Py_ssize_t i = 0, word_end, end, start
-    cdef uint32_t c, after
-    cdef uint8_t ws
-    cdef Hit best
-    best.kind = 0
-    best.start = 0
+cdef struct Block:
+    Py_ssize_t base  # first position of the block
+    uint64_t stops  # bit k set: the main loop stops at base + k
+
+
+cdef inline uint64_t block_stops(const cp_t* s, Py_ssize_t n, Py_ssize_t base) noexcept nogil:
+    if cp_t is uint8_t:
+        return sr_stops_u8(s, n, base)
+    elif cp_t is uint16_t:
+        return sr_stops_u16(s, n, base)
+    else:
+        return sr_stops_u32(s, n, base)
+
+
+cdef inline Py_ssize_t next_trigger(const cp_t* s, Py_ssize_t n, Py_ssize_t i,
+                                    Block* block) noexcept nogil:
+    """First position from ``i`` where a finding may begin, or an ``@``; ``n`` if none.
+
+    The positions are those of ``+``, ``(``, ``@``, of ``::`` and ``--``, and of the code points
+    that begin a finding at a word start (digits; ``A``-``Z``, ``a``-``f`` and ``s`` when the next
+    code point is a hex digit, an uppercase letter, ``:``, ``r`` or ``y``) when the code point
+    before is not an ASCII word character (a non-ASCII one is let through: the caller asks
+    Unicode about it). They are computed for 64 code points at a time (``sr_stops_*``: SSE2 where
+    available), so the letters of words, spaces and non-ASCII text cost a fraction of a cycle.
+    """
+    cdef uint64_t rest
     while i < n:
-        c = s[i]
-        if c < 128 and (ASCII[c] & C_INERT):
-            # Spaces, quotes, brackets, commas...: the bulk of what is not a word.
-            i += 1
-            continue
+        if i - block.base >= 64:  # ``i`` only grows, so it is never before the block
+            block.base = i
+            block.stops = block_stops(s, n, i)
+        rest = block.stops >> (i - block.base)
+        if rest:
+            return i + sr_ctz64(rest)
+        i = block.base + 64
+    return n
+
+
+cdef inline bint hex_group_colon(const cp_t* s, Py_ssize_t n, Py_ssize_t i) noexcept nogil:
+    """1-4 hex digits from ``i`` then ``:``: what an IPv6 address that does not open with ``::``
+    starts with (a dotted quad in first place is never a whole address)."""
+    cdef Py_ssize_t j = i
+    while j < n and j - i < 5 and has(s[j], C_HEX):
+        j += 1
+    return j - i <= 4 and at(s, n, j) == 58
+
+
+cdef int scan_impl(const cp_t* s, Py_ssize_t n, Hits* hits) except -1:
+    """The twin's ``scan``, visiting only the positions where a matcher can succeed.
+
+    The twin tries every matcher at every word start and at ``+(:-._%``. Here ``next_trigger``
+    stops only where a matcher other than the email one can begin, and at ``@``. Emails are
+    found from their ``@``: the only position an email can begin at is the start of the run of
+    local-part characters that ends at the ``@``, and by the time the ``@`` is reached every
+    position of that run has been tried and has failed, so the email is what the twin would
+    report there. When another matcher succeeds inside such a run first, the run's start is
+    checked for an email before that finding is taken: the twin tries the email at that
+    earlier (or the same) position first. The run's start is never before ``resumed`` (the end
+    of the last finding): the twin does not look back past it either.
+    """
+    cdef Py_ssize_t i = 0, p, r, end, start, digits
+    cdef Py_ssize_t resumed = 0  # where the last finding ended: nothing before it is looked at
+    cdef Py_ssize_t run_end = 0  # end of the last local-part run looked at (runs are maximal)
+    cdef uint32_t c, prev, after
+    cdef Hit best, cred, email
+    cdef Block block
+    block.base = -64
+    block.stops = 0
+    best.kind = cred.kind = email.kind = 0
+    best.start = cred.start = email.start = 0
+    while True:
+        p = next_trigger(s, n, i, &block)
+        if p >= n:
+            return 0
+        c = s[p]
         best.end = -1
-        if is_word(c):
-            # A word start: find the word's end first; nothing can begin inside it.
-            word_end = i + 1
-            while word_end < n and is_word(s[word_end]):
-                word_end += 1
-            ws = WORD_START[c] if c < 128 else 0
-            if ws & W_JWT:
-                consider(&best, K_CREDENTIAL, i, m_jwt(s, n, i))
-            if ws & W_KEY:
-                consider(&best, K_CREDENTIAL, i, m_api_key(s, n, i))
-            if ws & W_BEARER:
-                end = m_bearer(s, n, i, &start)
-                if end > best.end:
-                    best.kind = K_CREDENTIAL
-                    best.start = start
-                    best.end = end
-            after = at(s, n, word_end)
-            if after == 64 or has(after, C_LOCALP):
-                end = m_email(s, n, i, &start)
-                if end > best.end:
-                    best.kind = K_EMAIL
-                    best.start = start
-                    best.end = end
-            if ws & W_IBAN:
-                consider(&best, K_IBAN, i, m_iban(s, n, i))
-            if ws & W_DIGIT:
-                consider(&best, K_CARD, i, m_card(s, n, i))
-                consider(&best, K_SSN, i, m_ssn(s, n, i))
-                consider(&best, K_PHONE, i, m_nanp_phone(s, n, i))
-            # An address needs its first group (this whole word) followed by ':' or '.'.
-            if (ws & W_HEX) and word_end - i <= 4 and (after == 58 or after == 46):
-                consider(&best, K_IPV6, i, m_ipv6(s, n, i))
-            if (ws & W_DIGIT) and after == 46:
-                consider(&best, K_IPV4, i, m_ipv4(s, n, i))
-            if best.end < 0:
-                i = word_end
+        if c == 64:
+            # '@': the local part is the run of local characters before it (since ``resumed``).
+            r = p
+            while r > resumed and is_local(s[r - 1]):
+                r -= 1
+            if r < p:
+                end = m_email(s, n, r, &start)
+                consider(&best, K_EMAIL, start, end)
+        else:
+            prev = at(s, n, p - 1)
+            if prev >= 128 and is_word(prev) and is_word(c):
+                # Inside a word after all (a non-ASCII letter before it).
+                i = p + 1
                 continue
-        elif c < 128:
+            cred.end = -1
             if c == 45:
-                consider(&best, K_CREDENTIAL, i, m_pem(s, n, i))
-            if c != 40 and c != 58:
-                end = m_email(s, n, i, &start)
-                if end > best.end:
-                    best.kind = K_EMAIL
-                    best.start = start
-                    best.end = end
-            if c == 43:
-                consider(&best, K_PHONE, i, m_intl_phone(s, n, i))
-            if c == 43 or c == 40:
-                consider(&best, K_PHONE, i, m_nanp_phone(s, n, i))
-            if c == 58:
-                consider(&best, K_IPV6, i, m_ipv6(s, n, i))
+                consider(&cred, K_CREDENTIAL, p, m_pem(s, n, p))
+            elif c == 115:
+                consider(&cred, K_CREDENTIAL, p, m_api_key(s, n, p))
+            elif c == 101:
+                consider(&cred, K_CREDENTIAL, p, m_jwt(s, n, p))
+            if c == 66 or c == 98:
+                end = m_bearer(s, n, p, &start)
+                consider(&cred, K_CREDENTIAL, start, end)
+            if has(c, C_UPPER) and has(at(s, n, p + 1), C_UPPER) and is_digit(at(s, n, p + 2)):
+                consider(&best, K_IBAN, p, m_iban(s, n, p))
+            if is_digit(c):
+                # What follows the first run of digits rules most matchers out (each test below
+                # is a condition the matcher itself would check first).
+                digits = 1
+                while digits < MAX_CARD_DIGITS and is_digit(at(s, n, p + digits)):
+                    digits += 1
+                after = at(s, n, p + digits)
+                if digits >= 13 or ((after == 32 or after == 45)
+                                    and is_digit(at(s, n, p + digits + 1))):
+                    consider(&best, K_CARD, p, m_card(s, n, p))
+                if digits == 3 and (after == 32 or after == 45):
+                    consider(&best, K_SSN, p, m_ssn(s, n, p))
+                if phone_sep(after) and (digits == 3 or (digits == 1 and c == 49)):
+                    consider(&best, K_PHONE, p, m_nanp_phone(s, n, p))
+                if digits <= 4 and (after == 58 or has(after, C_HEX)) and hex_group_colon(s, n, p):
+                    consider(&best, K_IPV6, p, m_ipv6(s, n, p))
+                if digits <= 3 and after == 46:
+                    consider(&best, K_IPV4, p, m_ipv4(s, n, p))
+            else:
+                if c == 43:
+                    consider(&best, K_PHONE, p, m_intl_phone(s, n, p))
+                if c == 43 or c == 40:
+                    consider(&best, K_PHONE, p, m_nanp_phone(s, n, p))
+                if (c == 58 and at(s, n, p + 1) == 58) or (has(c, C_HEX) and hex_group_colon(s, n, p)):
+                    consider(&best, K_IPV6, p, m_ipv6(s, n, p))
+            if (cred.end >= 0 or best.end >= 0) and has(c, C_ALNUM | C_LOCALP):
+                # Could an email begin at or before ``p``, in the local-part run holding it?
+                if p >= run_end:
+                    run_end = p + 1
+                    while run_end < n and is_local(s[run_end]):
+                        run_end += 1
+                if at(s, n, run_end) == 64:
+                    r = p
+                    while r > resumed and is_local(s[r - 1]):
+                        r -= 1
+                    email.end = -1
+                    end = m_email(s, n, r, &start)
+                    consider(&email, K_EMAIL, start, end)
+                    if email.end >= 0 and r < p:
+                        best = email  # the earlier start wins
+                        cred.end = -1
+                    elif email.end > cred.end:
+                        cred = email  # same start: the email comes right after credentials
+            if cred.end >= best.end and cred.end >= 0:
+                best = cred
         if best.end < 0:
-            i += 1
+            i = p + 1
         else:
             push(hits, best.kind, best.start, best.end)
-            i = best.end
-    return 0
+            i = resumed = best.end
 
 
 cdef int scan_str(str text, Hits* hits) except -1:
@@ -705,17 +873,101 @@ def scan(str text not None):
     return out
 
 
+cdef uint32_t span_max(const void* data, int kind, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    """Bitwise OR of the code points in ``[start, end)``: below 128/256/65536 iff their max is."""
+    cdef uint32_t acc = 0
+    cdef Py_ssize_t k
+    if kind == 1:
+        for k in range(start, end):
+            acc |= (<const uint8_t*>data)[k]
+    elif kind == 2:
+        for k in range(start, end):
+            acc |= (<const uint16_t*>data)[k]
+    else:
+        for k in range(start, end):
+            acc |= (<const uint32_t*>data)[k]
+    return acc
+
+
+cdef void fill(void* out, const void* data, Py_ssize_t n, int kind, const Hits* hits,
+               const char* const* labels, const Py_ssize_t* sizes) noexcept nogil:
+    """Write ``data[:n]`` with every finding replaced by its label, in the str's own kind."""
+    cdef Py_ssize_t k, pos = 0, w = 0, size, m
+    cdef const Hit* h
+    cdef const char* label
+    for k in range(hits.size):
+        h = &hits.items[k]
+        size = h.start - pos
+        memcpy(<char*>out + w * kind, <const char*>data + pos * kind, size * kind)
+        w += size
+        label = labels[h.kind]
+        for m in range(sizes[h.kind]):
+            if kind == 1:
+                (<uint8_t*>out)[w + m] = <uint8_t>label[m]
+            elif kind == 2:
+                (<uint16_t*>out)[w + m] = <uint8_t>label[m]
+            else:
+                (<uint32_t*>out)[w + m] = <uint8_t>label[m]
+        w += sizes[h.kind]
+        pos = h.end
+    memcpy(<char*>out + w * kind, <const char*>data + pos * kind, (n - pos) * kind)
+
+
+cdef const char* LABEL_CHARS[8]
+cdef Py_ssize_t LABEL_SIZES[8]
+_LABEL_BYTES = tuple(label.encode("ascii") for label in _LABELS)  # owns what LABEL_CHARS points at
+
+
+cdef void _init_labels():
+    cdef int k
+    for k in range(8):
+        LABEL_CHARS[k] = <const char*>_LABEL_BYTES[k]
+        LABEL_SIZES[k] = len(_LABEL_BYTES[k])
+
+
+_init_labels()
+
+
 def redact_labels(str text not None):
-    """Replace every finding by ``[KIND]``; the same object comes back when nothing is found."""
+    """Replace every finding by ``[KIND]``; the same object comes back when nothing is found.
+
+    The result is written once into a str of the input's kind. Only when the findings removed
+    every code point that made the input need that kind (an emoji inside a PEM block, say) is it
+    assembled by a join instead, which picks the narrower kind the result must have.
+    """
     cdef Hits hits
-    cdef Py_ssize_t k, pos = 0
+    cdef Py_ssize_t k, pos = 0, size
+    cdef int kind = _unicode_kind(text)
+    cdef void* data = _unicode_data(text)
+    cdef uint32_t floor, removed = 0, maxchar
     cdef list parts
+    cdef str out
     hits.items = NULL
     hits.size = hits.cap = 0
     try:
         scan_str(text, &hits)
         if hits.size == 0:
             return text
+        size = len(text)
+        for k in range(hits.size):
+            size += LABEL_SIZES[hits.items[k].kind] - (hits.items[k].end - hits.items[k].start)
+        # The lowest code point that forces the input's representation; if no removed span
+        # reaches it, the rest of the text still holds one and the result keeps that kind.
+        if kind == 1:
+            floor = 0 if _unicode_is_ascii(text) else 128
+            maxchar = 127 if floor == 0 else 255
+        elif kind == 2:
+            floor = 256
+            maxchar = 65535
+        else:
+            floor = 65536
+            maxchar = 0x10FFFF
+        for k in range(hits.size if floor else 0):
+            removed |= span_max(data, kind, hits.items[k].start, hits.items[k].end)
+        if removed < floor or floor == 0:
+            out = _unicode_new(size, maxchar)
+            fill(_unicode_data(out), data, len(text), kind, &hits, LABEL_CHARS, LABEL_SIZES)
+            return out
         parts = []
         for k in range(hits.size):
             parts.append(text[pos:hits.items[k].start])
