@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import random
 import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping
@@ -30,6 +32,7 @@ from strongroom.domain.errors import (
     FieldError,
     IntegrityFailure,
     NotFound,
+    PreconditionFailed,
     ValidationFailed,
 )
 from strongroom.domain.keys import KeyService
@@ -169,7 +172,7 @@ class RecordService:
             AuditEvent.of(
                 context,
                 action,
-                resource=_resource(collection, record_id),
+                resource=_resource(collection, stored.id),
                 subject_ref=stored.subject_ref,
                 fields=wanted,
                 purpose=purpose if wanted else None,
@@ -199,6 +202,31 @@ class RecordService:
                 errors.append(FieldError("/data", "required"))
             raise ValidationFailed("invalid record update", errors)
         changes = validate_data(collection.schema, body["data"], partial=True)
+        # Without If-Match the caller asks for "apply my change to the current record": when a
+        # concurrent update wins the race, read again and re-apply instead of refusing.
+        attempts = 1 if expected_version is not None else 25
+        for attempt in range(attempts):
+            try:
+                result = await self._apply_update(
+                    principal, context, collection, record_id, changes, expected_version
+                )
+            except PreconditionFailed:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.001 * (attempt + 1)))  # noqa: S311
+                continue
+            return await self._open(principal, collection, result, ())
+        raise AssertionError("unreachable")
+
+    async def _apply_update(
+        self,
+        principal: Principal,
+        context: CallContext,
+        collection: StoredCollection,
+        record_id: str,
+        changes: dict[str, Any],
+        expected_version: int | None,
+    ) -> StoredRecord:
         stored = await self._get(principal, collection, record_id)
         index = await self._keys.tenant_index(principal.tenant_id)
         cipher = await self._keys.subject_cipher(
@@ -207,7 +235,7 @@ class RecordService:
         kept = {key: value for key, value in stored.data.items() if key not in changes}
         present = {key: value for key, value in changes.items() if value is not None}
         removed = [key for key, value in changes.items() if value is None]
-        sealed = self._seal(principal.tenant_id, collection, record_id, cipher, present)
+        sealed = self._seal(principal.tenant_id, collection, stored.id, cipher, present)
         searchable_removed = [k for k in removed if collection.schema.fields[k].searchable]
         updated = StoredRecord(
             id=stored.id,
@@ -225,18 +253,17 @@ class RecordService:
         event = AuditEvent.of(
             context,
             "record.update",
-            resource=_resource(collection, record_id),
+            resource=_resource(collection, stored.id),
             subject_ref=stored.subject_ref,
             fields=tuple(sorted(changes)),
         )
-        result = await self._records.update(
+        return await self._records.update(
             updated,
             expected_version,
             _index_entries(index, collection.schema, present),
             searchable_removed,
             event,
         )
-        return await self._open(principal, collection, result, ())
 
     async def delete(
         self,
@@ -252,11 +279,11 @@ class RecordService:
         event = AuditEvent.of(
             context,
             "record.delete",
-            resource=_resource(collection, record_id),
+            resource=_resource(collection, stored.id),
             subject_ref=stored.subject_ref,
         )
         await self._records.delete(
-            principal.tenant_id, collection.id, record_id, expected_version, event
+            principal.tenant_id, collection.id, stored.id, expected_version, event
         )
 
     async def search(
