@@ -20,6 +20,15 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query on release (a round trip per use of the pool).
+
+    Pooled connections never keep session state: settings change with SET LOCAL inside a
+    transaction, cursors live inside transactions, and advisory locks and LISTEN run on
+    connections of their own. asyncpg still rolls back a transaction left open.
+    """
+
+
 async def create_pool(dsn: str, settings: Settings, *, application: str) -> asyncpg.Pool:
     """Open a pool with timeouts on connect, commands and statements."""
     server_settings: dict[str, Any] = {
@@ -34,6 +43,7 @@ async def create_pool(dsn: str, settings: Settings, *, application: str) -> asyn
         timeout=settings.db_timeout,
         command_timeout=settings.db_timeout,
         init=_init_connection,
+        reset=_keep_session,
         server_settings=server_settings,
     )
     assert pool is not None
