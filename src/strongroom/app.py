@@ -17,15 +17,17 @@ from strongroom import __version__, privacy
 from strongroom.audit.group_commit import GroupCommitWriter, connector
 from strongroom.audit.retention import RetentionJob, parse_policies, retention_state
 from strongroom.audit.sealer import AuditSealer
-from strongroom.audit.signing import Ed25519Signer, trusted_keys
 from strongroom.audit.verify import chain_status
+from strongroom.cache.key_evictions import RedisKeyEvictions
 from strongroom.cache.ratelimit import RateLimiter
 from strongroom.cache.redis import create_redis
-from strongroom.crypto import DekCache, LocalKeyWrapper
-from strongroom.crypto.providers import load_master_keys
+from strongroom.crypto import DekCache
+from strongroom.crypto.providers import open_key_provider
 from strongroom.domain.collections import CollectionService
 from strongroom.domain.keys import KeyService
 from strongroom.domain.records import RecordService
+from strongroom.domain.rotation import KeyRotation, RewrapJob
+from strongroom.domain.subjects import SubjectService
 from strongroom.http import openapi
 from strongroom.http.errors import HttpProblem
 from strongroom.http.middleware import (
@@ -35,16 +37,22 @@ from strongroom.http.middleware import (
     SecurityHeadersMiddleware,
 )
 from strongroom.http.routes import audit as audit_routes
-from strongroom.http.routes import holds, probes, records
+from strongroom.http.routes import holds, probes, records, subjects
+from strongroom.http.routes import keys as keys_routes
 from strongroom.http.routes import privacy as privacy_routes
 from strongroom.http.routing import RouteTable
+from strongroom.observability.instruments import Observability, pool_details, writer_details
 from strongroom.settings import Settings
-from strongroom.store.collections import PgCollectionRepository
+from strongroom.store.changes import ChangeListener, InvalidatedCache
+from strongroom.store.collections import CollectionCache, PgCollectionRepository, collection_key
 from strongroom.store.holds import LegalHoldRepository
 from strongroom.store.keystore import PgKeyStore
 from strongroom.store.pool import create_pool
+from strongroom.store.record_retention import RecordRetentionJob
 from strongroom.store.records import PgRecordRepository
-from strongroom.store.tenants import TenantRepository
+from strongroom.store.rotation import RotationStore
+from strongroom.store.subjects import PgSubjectRepository
+from strongroom.store.tenants import PrincipalCache, TenantRepository
 
 log = logging.getLogger("strongroom")
 
@@ -63,6 +71,7 @@ def create_app(settings: Settings) -> Application:
     table = RouteTable(router)
     readiness = probes.Readiness()
     resources: dict[str, Any] = {}
+    observability = Observability(settings)  # metrics, tracing, access log: what is switched on
     _track_route_templates(router)
     router.fallback = _fallback(router)
 
@@ -74,6 +83,8 @@ def create_app(settings: Settings) -> Application:
         )
         assert settings.database_url is not None
         assert settings.redis_url is not None
+        await observability.start()  # first, so that pools and clients are instrumented
+        readiness.about.update(version=__version__, implementation=privacy.IMPLEMENTATION)
         pool = await create_pool(settings.database_url, settings, application="strongroom")
         resources["pool"] = pool
         keystore_dsn = settings.keystore_dsn or settings.database_url
@@ -85,10 +96,14 @@ def create_app(settings: Settings) -> Application:
         resources["key_pool"] = key_pool
         redis = create_redis(settings.redis_url, settings)
         resources["redis"] = redis
+        observability.watch_pool(pool, "data")
+        if key_pool is not pool:
+            observability.watch_pool(key_pool, "keys")
+        observability.watch_redis(redis)
 
         # Reads and reveals wait for their event to be durable; concurrent requests share a
         # commit (group commit) on the writer's own connection.
-        audit = GroupCommitWriter(
+        writer = GroupCommitWriter(
             connector(
                 settings.database_url,
                 timeout=settings.db_timeout,
@@ -101,16 +116,29 @@ def create_app(settings: Settings) -> Application:
             queue_size=settings.audit_queue_size,
             command_timeout=settings.db_timeout,
         )
-        await audit.start()  # starts unhealthy, without raising, if PostgreSQL is down
-        resources["audit"] = audit
-        master_keys = load_master_keys(settings)  # once: a passphrase is stretched here
-        keys = KeyService(
-            PgKeyStore(key_pool),
-            LocalKeyWrapper(master_keys),
-            DekCache(settings.dek_cache_size, settings.dek_cache_ttl),
+        await writer.start()  # starts unhealthy, without raising, if PostgreSQL is down
+        resources["audit"] = writer
+        audit = observability.audit_sink(writer)  # what services emit is counted and traced
+        # Once: a passphrase is stretched here; a Vault provider logs in and starts renewing.
+        key_provider = await open_key_provider(settings)
+        resources["key_provider"] = key_provider
+        dek_cache: DekCache[Any, Any] = DekCache(settings.dek_cache_size, settings.dek_cache_ttl)
+        observability.watch_dek_cache(dek_cache)
+        key_store = PgKeyStore(key_pool)
+        keys = KeyService(key_store, key_provider.wrapper, dek_cache)
+        # API keys and schemas are cached per process; database triggers NOTIFY every process
+        # when one changes (a revocation evicts the key everywhere at once).
+        changes = ChangeListener(settings.database_url)
+        await changes.start()
+        resources["changes"] = changes
+        principal_cache: PrincipalCache = InvalidatedCache(
+            changes, "api_key", str, settings.auth_cache_ttl, clear_on=("tenant",)
         )
-        tenants = TenantRepository(pool)
-        collections_repo = PgCollectionRepository(pool)
+        collection_cache: CollectionCache = InvalidatedCache(
+            changes, "collection", collection_key, settings.schema_cache_ttl
+        )
+        tenants = TenantRepository(pool, principal_cache)
+        collections_repo = PgCollectionRepository(pool, collection_cache)
         record_service = RecordService(
             collections_repo, PgRecordRepository(pool), keys, audit, settings.page_size_max
         )
@@ -119,14 +147,17 @@ def create_app(settings: Settings) -> Application:
         if key_pool is not pool:
             readiness.checks["keystore"] = lambda: key_pool.fetchval("SELECT 1")
         readiness.checks["redis"] = redis.ping
-        readiness.checks["audit"] = _audit_check(audit)
+        readiness.checks["audit"] = _audit_check(writer)
+        readiness.details["audit"] = writer_details(writer)
+        readiness.details["database"] = pool_details(pool)
+        readiness.checks.update(key_provider.checks)
 
         records.install(
             table, CollectionService(collections_repo), record_service, settings.max_body_bytes
         )
         privacy_routes.install(table, settings.max_body_bytes)
         # Every replica runs a sealer and a retention job; one of each leads (advisory locks).
-        signer = Ed25519Signer.from_master_keys(master_keys)
+        signer = key_provider.signer
         sealer = AuditSealer(settings.database_url, signer)
         await sealer.start()
         resources["sealer"] = sealer
@@ -135,7 +166,7 @@ def create_app(settings: Settings) -> Application:
             settings.database_url,
             policies,
             signer,
-            trusted_keys(master_keys),
+            key_provider.trusted_keys,
             settings.audit_retention_interval,
         )
         await retention.start()
@@ -155,15 +186,41 @@ def create_app(settings: Settings) -> Application:
             audit,
             settings.page_size_max,
             report_extras=chain_report,
-            chain_keys=trusted_keys(master_keys),
+            chain_keys=key_provider.trusted_keys,
         )
         holds.install(table, LegalHoldRepository(pool), keys, settings.max_body_bytes)
+        # Master key rotation: every replica helps re-wrap data keys in the background.
+        key_rotation = KeyRotation(RotationStore(key_pool), keys.wrapper)
+        observability.watch_key_rotation(key_rotation.status)
+        rewrap_job = RewrapJob(key_rotation)
+        await rewrap_job.start()
+        resources["rewrap_job"] = rewrap_job
+        keys_routes.install(table, key_rotation, audit, record_service)
+        # Erasures tell every replica to drop the subject's cached keys (see domain/subjects.py).
+        key_evictions = RedisKeyEvictions(redis, keys.forget_subject, dek_cache.clear)
+        await key_evictions.start()
+        resources["key_evictions"] = key_evictions
+        subject_service = SubjectService(
+            PgSubjectRepository(pool),
+            keys,
+            key_store,
+            LegalHoldRepository(pool),
+            audit,
+            signer,
+            key_evictions,
+        )
+        subjects.install(table, subject_service)
+        record_retention = RecordRetentionJob(pool)  # collections' retention_days, hourly
+        await record_retention.start()
+        resources["record_retention"] = record_retention
         probes.install(table, readiness)
+        observability.install_routes(table)  # GET /metrics, unless it has a port of its own
         openapi.install(table)
         router.apply_routes()  # routes added after BlackSheep applied the registered ones
 
         # Security headers go outermost so that they also land on the problem responses the
         # request-context middleware makes of exceptions.
+        observability.install_middlewares(application)  # outermost of all (category INIT)
         application.middlewares.append(SecurityHeadersMiddleware())
         application.middlewares.append(RequestContextMiddleware())
         application.middlewares.append(AuthenticationMiddleware(tenants, audit))
@@ -173,6 +230,12 @@ def create_app(settings: Settings) -> Application:
 
     async def stop(application: Application) -> None:
         readiness.draining = True
+        changes = resources.pop("changes", None)
+        if changes is not None:
+            await changes.stop()
+        rewrap_job = resources.pop("rewrap_job", None)
+        if rewrap_job is not None:
+            await rewrap_job.stop()
         audit = resources.pop("audit", None)
         if audit is not None:
             # Every queued event is written before the pools close: nothing acknowledged is lost.
@@ -183,6 +246,15 @@ def create_app(settings: Settings) -> Application:
         sealer = resources.pop("sealer", None)
         if sealer is not None:
             await sealer.stop()  # seals what is committed, signs a last checkpoint
+        key_provider = resources.pop("key_provider", None)
+        if key_provider is not None:
+            await key_provider.close()  # after the sealer: Vault Transit may sign its last
+        record_retention = resources.pop("record_retention", None)
+        if record_retention is not None:
+            await record_retention.stop()
+        key_evictions = resources.pop("key_evictions", None)
+        if key_evictions is not None:
+            await key_evictions.stop()
         redis = resources.pop("redis", None)
         if redis is not None:
             await redis.aclose()
@@ -192,6 +264,7 @@ def create_app(settings: Settings) -> Application:
             await key_pool.close()
         if pool is not None:
             await pool.close()
+        await observability.stop()  # last: spans of the shutdown are exported too
 
     app.on_start += start
     app.on_stop += stop

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 
 from strongroom import __version__
-from strongroom.settings import Settings, SettingsError, export_to_environment
+from strongroom.settings import Settings, SettingsError, export_metrics_dir, export_to_environment
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,6 +88,22 @@ def _parser() -> argparse.ArgumentParser:
     key_revoke.add_argument("key_id")
     key_revoke.set_defaults(handler=_keys_revoke)
 
+    keys = commands.add_parser("keys", help="master key rotation").add_subparsers(
+        dest="action", required=True
+    )
+    keys.add_parser(
+        "status", help="active version, keys per version, rotation progress"
+    ).set_defaults(handler=_keys_status)
+    keys.add_parser(
+        "rotate", help="start re-wrapping every data key to the active version"
+    ).set_defaults(handler=_keys_rotate)
+    keys.add_parser(
+        "rewrap", help="re-wrap in the foreground until the rotation finishes"
+    ).set_defaults(handler=_keys_rewrap)
+    retire = keys.add_parser("retire", help="retire a master key version (refused while used)")
+    retire.add_argument("version", type=int)
+    retire.set_defaults(handler=_keys_retire)
+
     audit = commands.add_parser("audit", help="audit trail integrity").add_subparsers(
         dest="action", required=True
     )
@@ -109,6 +126,29 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_parser(
         "public-key", help="print the public key that signs checkpoints (PEM)"
     ).set_defaults(handler=_audit_public_key)
+
+    verify_bundle = commands.add_parser(
+        "verify-bundle",
+        help="check a saved subject export bundle: section hashes and signature",
+    )
+    verify_bundle.add_argument("file", metavar="FILE")
+    verify_bundle.add_argument(
+        "--public-key",
+        metavar="PEM_FILE",
+        help="the service public key (`strongroom audit public-key`); "
+        "default: derived from the configured master key",
+    )
+    verify_bundle.set_defaults(handler=_verify_bundle)
+
+    records = commands.add_parser("records", help="record maintenance").add_subparsers(
+        dest="action", required=True
+    )
+    retention = records.add_parser(
+        "retention",
+        help="delete records past their collection's retention_days (audited; legal holds kept)",
+    )
+    retention.add_argument("--dry-run", action="store_true", help="only count them")
+    retention.set_defaults(handler=_records_retention)
     return parser
 
 
@@ -267,11 +307,28 @@ def _with_connection(settings: Settings, action: object) -> object:
             raise _CommandError(f"cannot reach the database: {exc}") from None
 
 
+def _key_material(settings: Settings) -> tuple[object, dict[str, bytes]]:
+    """The checkpoint signer and the trusted public keys of the configured key provider
+    (local keys, a Vault KV secret, or Vault Transit)."""
+    from strongroom.crypto import CryptoError
+    from strongroom.crypto.providers import open_key_provider
+
+    async def load() -> tuple[object, dict[str, bytes]]:
+        provider = await open_key_provider(settings)
+        try:
+            return provider.signer, dict(provider.trusted_keys)
+        finally:
+            await provider.close()
+
+    try:
+        return _run(load())  # type: ignore[return-value]
+    except CryptoError as exc:
+        raise _CommandError(f"cannot load the keys: {exc}") from None
+
+
 def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     from strongroom.audit.checkpoints import ExportFormatError, parse_checkpoint_export
-    from strongroom.audit.signing import trusted_keys
     from strongroom.audit.verify import VerifyReport, verify_chain
-    from strongroom.crypto.providers import load_master_keys
 
     exported = []
     if args.checkpoints:
@@ -283,7 +340,7 @@ def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     # Trusted: the keys of every configured master key version, and those published in an
     # export kept elsewhere (whoever rewrote the database could not change that file).
     keys = {cp.key_id: cp.public_key for cp in exported if cp.public_key is not None}
-    keys.update(trusted_keys(load_master_keys(settings)))
+    keys.update(_key_material(settings)[1])
 
     async def action(connection: object) -> VerifyReport:
         return await verify_chain(connection, keys, exported=exported)  # type: ignore[arg-type]
@@ -322,19 +379,16 @@ def _audit_checkpoints_export(settings: Settings, args: argparse.Namespace) -> i
 
 def _audit_retention(settings: Settings, args: argparse.Namespace) -> int:
     from strongroom.audit.retention import apply_retention, parse_policies
-    from strongroom.audit.signing import Ed25519Signer, trusted_keys
-    from strongroom.crypto.providers import load_master_keys
 
-    master_keys = load_master_keys(settings)
-    signer = Ed25519Signer.from_master_keys(master_keys)
+    signer, trusted = _key_material(settings)
     policies = parse_policies(settings.audit_retention)
 
     async def action(connection: object) -> object:
         return await apply_retention(
             connection,  # type: ignore[arg-type]
             policies,
-            signer,
-            trusted_keys(master_keys),
+            signer,  # type: ignore[arg-type]
+            trusted,
             dry_run=args.dry_run,
         )
 
@@ -343,13 +397,141 @@ def _audit_retention(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_public_key(settings: Settings, args: argparse.Namespace) -> int:
-    from strongroom.audit.signing import Ed25519Signer
-    from strongroom.crypto.providers import load_master_keys
+def _with_rotation(settings: Settings, action: object) -> object:
+    """Run ``action(KeyRotation)`` against the key store (migrated first)."""
+    import asyncpg
 
-    signer = Ed25519Signer.from_master_keys(load_master_keys(settings))
-    print(f"# key id {signer.key_id}", file=sys.stderr)
-    print(signer.public_key_pem(), end="")
+    from strongroom.crypto.providers import build_key_wrapper
+    from strongroom.domain.errors import DomainError
+    from strongroom.domain.rotation import KeyRotation
+    from strongroom.store.migrate import migrate_all
+    from strongroom.store.rotation import RotationStore
+
+    with _Databases(settings) as databases:
+        effective = databases.settings
+        assert effective.database_url is not None
+        dsn = effective.keystore_dsn or effective.database_url
+
+        async def run() -> object:
+            await migrate_all(effective.database_url or dsn, dsn)
+            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+            try:
+                wrapper = await build_key_wrapper(effective)
+                return await action(KeyRotation(RotationStore(pool), wrapper))  # type: ignore[operator]
+            finally:
+                await pool.close()
+
+        try:
+            return _run(run())
+        except DomainError as exc:
+            raise _CommandError(exc.detail) from None
+
+
+def _keys_status(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(rotation: object) -> object:
+        return (await rotation.status()).as_dict()  # type: ignore[attr-defined]
+
+    print(json.dumps(_with_rotation(settings, action), indent=2))
+    return 0
+
+
+def _keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(rotation: object) -> object:
+        started = await rotation.rotate("cli")  # type: ignore[attr-defined]
+        return started.target_version
+
+    version = _with_rotation(settings, action)
+    print(
+        f"rotation to master key version {version} started; the service re-wraps in the "
+        "background (or run: strongroom keys rewrap)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _keys_rewrap(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(rotation: object) -> object:
+        total = 0
+        while True:
+            done = await rotation.step()  # type: ignore[attr-defined]
+            total += done
+            if not done:
+                status = (await rotation.status()).as_dict()  # type: ignore[attr-defined]
+                if status["rotation"] is None or not status["rotation"]["running"]:
+                    return total
+                await asyncio.sleep(0.5)
+
+    total = _with_rotation(settings, action)
+    print(f"re-wrapped {total} keys; rotation finished", file=sys.stderr)
+    return 0
+
+
+def _keys_retire(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(rotation: object) -> object:
+        await rotation.retire(args.version, "cli")  # type: ignore[attr-defined]
+        return None
+
+    _with_rotation(settings, action)
+    print(
+        f"master key version {args.version} retired; remove it from the configuration",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _audit_public_key(settings: Settings, args: argparse.Namespace) -> int:
+    from strongroom.audit.signing import public_key_pem
+
+    signer, _ = _key_material(settings)
+    print(f"# key id {signer.key_id}", file=sys.stderr)  # type: ignore[attr-defined]
+    print(public_key_pem(signer.public_key), end="")  # type: ignore[attr-defined]
+    return 0
+
+
+def _records_retention(settings: Settings, args: argparse.Namespace) -> int:
+    from strongroom.store.record_retention import apply_record_retention, count_expired
+
+    async def action(connection: object) -> int:
+        if args.dry_run:
+            return await count_expired(connection)  # type: ignore[arg-type]
+        return await apply_record_retention(connection)  # type: ignore[arg-type]
+
+    count = _with_connection(settings, action)
+    print(json.dumps({"expired" if args.dry_run else "deleted": count}))
+    return 0
+
+
+def _verify_bundle(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0 "valid", or 1 naming every problem (see strongroom.bundle for an openssl recipe)."""
+    from strongroom.audit.signing import key_id_of, load_public_key_pem
+    from strongroom.bundle import verify_bundle
+    from strongroom.crypto.providers import DEV_KEY_FILE
+
+    if args.public_key:
+        try:
+            with open(args.public_key, encoding="ascii") as handle:
+                public = load_public_key_pem(handle.read())
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise _CommandError(f"cannot read the public key {args.public_key}: {exc}") from None
+        keys = {key_id_of(public): public}
+    else:
+        configured = (
+            settings.master_key or settings.master_passphrase or (settings.key_provider != "local")
+        )
+        if not configured and not (settings.home / DEV_KEY_FILE).exists():
+            raise _CommandError("no master key is configured; pass --public-key PEM_FILE")
+        keys = _key_material(settings)[1]
+    try:
+        with open(args.file, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise _CommandError(f"cannot read {args.file}: {exc.strerror}") from None
+    problems = verify_bundle(raw, keys)
+    if problems:
+        for problem in problems:
+            print(f"strongroom: invalid bundle: {problem}", file=sys.stderr)
+        return 1
+    print("valid")
     return 0
 
 
@@ -374,6 +556,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 }
             )
         _run(_migrate_and(effective, _bootstrap_default_tenant if settings.embedded else None))
+        metrics_dir = None
+        if settings.metrics:
+            from strongroom.observability.metrics import prepare_multiprocess_dir
+
+            # Granian's workers write their metric values there and any of them answers a
+            # scrape for all; emptied first, so a previous run's totals do not add up with ours.
+            metrics_dir = prepare_multiprocess_dir(settings.metrics_dir)
+            export_metrics_dir(metrics_dir)
         command = [
             sys.executable,
             "-m",
@@ -392,7 +582,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         if not settings.embedded:
             # Nothing to clean up after Granian: let it take over this process (PID 1 in a pod).
             os.execv(sys.executable, command)  # noqa: S606 - fixed argv
-        return _supervise(command)
+        try:
+            return _supervise(command)
+        finally:
+            if metrics_dir is not None and settings.metrics_dir is None:
+                shutil.rmtree(metrics_dir, ignore_errors=True)  # the fresh one made above
     finally:
         databases.stop()
 

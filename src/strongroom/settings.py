@@ -29,10 +29,21 @@ DEFAULT_PURPOSES = (
 ENVIRONMENTS = ("development", "test", "production")
 LOG_FORMATS = ("json", "pretty")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+KEY_PROVIDERS = ("local", "vault-kv", "vault-transit")
+VAULT_AUTH_METHODS = ("token", "approle", "kubernetes")
+K8S_JWT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 # Variables whose values are secrets: never echoed, and readable from ``*_FILE``.
 SECRET_NAMES = frozenset(
-    {"DATABASE_URL", "KEYSTORE_URL", "REDIS_URL", "MASTER_KEY", "MASTER_PASSPHRASE"}
+    {
+        "DATABASE_URL",
+        "KEYSTORE_URL",
+        "REDIS_URL",
+        "MASTER_KEY",
+        "MASTER_PASSPHRASE",
+        "VAULT_TOKEN",
+        "VAULT_SECRET_ID",
+    }
 )
 
 
@@ -69,6 +80,8 @@ class Settings:
     default_purposes: tuple[str, ...] = DEFAULT_PURPOSES
     page_size_max: int = 100
     rate_limit: float = 1000.0
+    auth_cache_ttl: float = 30.0
+    schema_cache_ttl: float = 30.0
     audit_batch_size: int = 512
     audit_linger: float = 0.002
     audit_queue_size: int = 10_000
@@ -76,10 +89,45 @@ class Settings:
     audit_retention: str | None = None
     audit_retention_interval: float = 3600.0
     rate_burst: int = 2000
+    # Key provider: local (env / mounted file / passphrase) or HashiCorp Vault / OpenBao.
+    key_provider: str = "local"
+    master_key_file: str | None = None
+    master_key_refresh: float = 5.0
+    vault_addr: str | None = None
+    vault_namespace: str | None = None
+    vault_cacert: str | None = None
+    vault_timeout: float = 2.0
+    vault_auth: str = "token"
+    vault_auth_mount: str | None = None
+    vault_token: str | None = field(default=None, repr=False)
+    vault_role_id: str | None = None
+    vault_secret_id: str | None = field(default=None, repr=False)
+    vault_k8s_role: str | None = None
+    vault_k8s_jwt_file: str = K8S_JWT_PATH
+    vault_kv_mount: str = "secret"
+    vault_kv_path: str = "strongroom/master-key"
+    vault_cache_ttl: float = 300.0
+    vault_transit_mount: str = "transit"
+    vault_transit_key: str = "strongroom"
+    vault_signing_key: str = "strongroom-audit"
+    vault_breaker_threshold: int = 5
+    vault_breaker_cooldown: float = 5.0
+    vault_retries: int = 3
+    # Observability: Prometheus metrics, OpenTelemetry traces (OTEL_* read by the SDK), access log.
+    metrics: bool = True
+    metrics_port: int | None = None
+    metrics_dir: str | None = None
+    tracing: bool = False
+    access_log: bool = True
 
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def vault(self) -> bool:
+        """True when the master key (KV) or the key wrapping (Transit) lives in Vault."""
+        return self.key_provider != "local"
 
     @property
     def embedded(self) -> bool:
@@ -129,6 +177,8 @@ class Settings:
             page_size_max=reader.integer("PAGE_SIZE_MAX", 100, 1, 1_000),
             rate_limit=reader.number("RATE_LIMIT", 1000.0, 0.0, 1_000_000.0),
             rate_burst=reader.integer("RATE_BURST", 2000, 1, 10_000_000),
+            auth_cache_ttl=reader.number("AUTH_CACHE_TTL", 30.0, 0.0, 3_600.0),
+            schema_cache_ttl=reader.number("SCHEMA_CACHE_TTL", 30.0, 0.0, 3_600.0),
             audit_batch_size=reader.integer("AUDIT_BATCH_SIZE", 512, 1, 10_000),
             audit_linger=reader.number("AUDIT_LINGER", 0.002, 0.0, 0.05),
             audit_queue_size=reader.integer("AUDIT_QUEUE_SIZE", 10_000, 1, 1_000_000),
@@ -137,6 +187,35 @@ class Settings:
             audit_retention_interval=reader.number(
                 "AUDIT_RETENTION_INTERVAL", 3600.0, 0.0, 30 * 86_400.0
             ),
+            key_provider=reader.choice("KEY_PROVIDER", KEY_PROVIDERS, "local"),
+            master_key_file=reader.text("MASTER_KEY_FILE"),
+            master_key_refresh=reader.number("MASTER_KEY_REFRESH", 5.0, 0.0, 3600.0),
+            vault_addr=reader.text("VAULT_ADDR"),
+            vault_namespace=reader.text("VAULT_NAMESPACE"),
+            vault_cacert=reader.text("VAULT_CACERT"),
+            vault_timeout=reader.number("VAULT_TIMEOUT", 2.0, 0.05, 60.0),
+            vault_auth=reader.choice("VAULT_AUTH", VAULT_AUTH_METHODS, "token"),
+            vault_auth_mount=reader.text("VAULT_AUTH_MOUNT"),
+            vault_token=reader.secret("VAULT_TOKEN"),
+            vault_role_id=reader.text("VAULT_ROLE_ID"),
+            vault_secret_id=reader.secret("VAULT_SECRET_ID"),
+            vault_k8s_role=reader.text("VAULT_K8S_ROLE"),
+            vault_k8s_jwt_file=reader.text("VAULT_K8S_JWT_FILE") or K8S_JWT_PATH,
+            vault_kv_mount=reader.text("VAULT_KV_MOUNT") or "secret",
+            vault_kv_path=reader.text("VAULT_KV_PATH") or "strongroom/master-key",
+            vault_cache_ttl=reader.number("VAULT_CACHE_TTL", 300.0, 0.0, 86_400.0),
+            vault_transit_mount=reader.text("VAULT_TRANSIT_MOUNT") or "transit",
+            vault_transit_key=reader.text("VAULT_TRANSIT_KEY") or "strongroom",
+            vault_signing_key=reader.text("VAULT_SIGNING_KEY") or "strongroom-audit",
+            vault_breaker_threshold=reader.integer("VAULT_BREAKER_THRESHOLD", 5, 1, 1_000),
+            vault_breaker_cooldown=reader.number("VAULT_BREAKER_COOLDOWN", 5.0, 0.01, 600.0),
+            vault_retries=reader.integer("VAULT_RETRIES", 3, 1, 10),
+            metrics=reader.flag("METRICS", True),
+            metrics_port=reader.optional_integer("METRICS_PORT", 1, 65535),
+            # prometheus_client's own variable counts too: it selects its multiprocess mode.
+            metrics_dir=reader.text("METRICS_DIR") or source.get("PROMETHEUS_MULTIPROC_DIR"),
+            tracing=reader.flag("TRACING", False),
+            access_log=reader.flag("ACCESS_LOG", True),
         )
         settings.validate()
         return settings
@@ -160,6 +239,7 @@ class Settings:
             raise SettingsError(
                 "set either STRONGROOM_MASTER_KEY or STRONGROOM_MASTER_PASSPHRASE, not both"
             )
+        self._validate_vault()
         if not self.production:
             return
         if self.database_url is None:
@@ -172,7 +252,7 @@ class Settings:
                 "STRONGROOM_ENV=production needs STRONGROOM_REDIS_URL "
                 "(the embedded Redis is a development convenience)"
             )
-        if not (self.master_key or self.master_passphrase):
+        if not (self.master_key or self.master_passphrase or self.vault):
             raise SettingsError(
                 "STRONGROOM_ENV=production needs STRONGROOM_MASTER_KEY or "
                 "STRONGROOM_MASTER_PASSPHRASE (generated keys are a development convenience)"
@@ -180,10 +260,57 @@ class Settings:
         if self.log_format == "pretty":
             raise SettingsError("STRONGROOM_ENV=production writes JSON logs; unset LOG_FORMAT")
 
+    def _validate_vault(self) -> None:
+        if not self.vault:
+            return
+        if self.master_key or self.master_passphrase:
+            raise SettingsError(
+                f"STRONGROOM_KEY_PROVIDER={self.key_provider} takes the master key from Vault; "
+                "unset STRONGROOM_MASTER_KEY and STRONGROOM_MASTER_PASSPHRASE"
+            )
+        if not self.vault_addr:
+            raise SettingsError(
+                f"STRONGROOM_KEY_PROVIDER={self.key_provider} needs STRONGROOM_VAULT_ADDR"
+            )
+        if not self.vault_addr.startswith(("https://", "http://")):
+            raise SettingsError("STRONGROOM_VAULT_ADDR must be an http(s):// URL")
+        if (
+            self.production
+            and self.vault_addr.startswith("http://")
+            and not self.vault_addr.startswith(("http://127.0.0.1", "http://localhost"))
+        ):
+            raise SettingsError(
+                "STRONGROOM_ENV=production needs an https:// STRONGROOM_VAULT_ADDR "
+                "(plain http only to a local Vault agent)"
+            )
+        needs = {
+            "token": ("VAULT_TOKEN", self.vault_token),
+            "approle": ("VAULT_ROLE_ID", self.vault_role_id),
+            "kubernetes": ("VAULT_K8S_ROLE", self.vault_k8s_role),
+        }
+        name, value = needs[self.vault_auth]
+        if not value:
+            raise SettingsError(
+                f"STRONGROOM_VAULT_AUTH={self.vault_auth} needs {PREFIX}{name} (or {name}_FILE)"
+                if name in SECRET_NAMES
+                else f"STRONGROOM_VAULT_AUTH={self.vault_auth} needs {PREFIX}{name}"
+            )
+        if self.vault_auth == "approle" and not self.vault_secret_id:
+            raise SettingsError(
+                "STRONGROOM_VAULT_AUTH=approle needs STRONGROOM_VAULT_SECRET_ID (or _FILE)"
+            )
+
 
 def export_to_environment(values: Mapping[str, str]) -> None:
     """Publish settings to child processes (Granian workers read them back with from_env)."""
     os.environ.update({PREFIX + key: value for key, value in values.items()})
+
+
+def export_metrics_dir(path: str) -> None:
+    """Publish the metrics directory to Granian's workers: ours, and prometheus_client's own
+    variable, which selects its multiprocess mode when it is imported."""
+    os.environ[PREFIX + "METRICS_DIR"] = path
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
 
 
 class _Reader:
@@ -225,6 +352,22 @@ class _Reader:
                 f"{PREFIX}{name} must be one of {', '.join(allowed)}; got {value!r}"
             )
         return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in ("on", "true", "1", "yes"):
+            return True
+        if lowered in ("off", "false", "0", "no"):
+            return False
+        raise SettingsError(f"{PREFIX}{name} must be on or off; got {value!r}")
+
+    def optional_integer(self, name: str, low: int, high: int) -> int | None:
+        if self.raw(name) is None:
+            return None
+        return self.integer(name, low, low, high)
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         value = self.raw(name)

@@ -68,6 +68,10 @@ class KeyWrapper(Protocol):
         """The master key versions this wrapper can unwrap."""
         ...
 
+    async def rewrap(self, wrapped: WrappedKey, aad: bytes) -> WrappedKey:
+        """Wrap the same data key under the active version (master key rotation)."""
+        ...
+
 
 def subject_key_aad(tenant_id: str, subject_ref: bytes) -> bytes:
     """Associated data binding a subject's data key to its tenant and subject pseudonym."""
@@ -125,6 +129,10 @@ class LocalKeyWrapper:
             )
         except InvalidTag:
             raise IntegrityError("wrapped key failed authentication") from None
+
+    async def rewrap(self, wrapped: WrappedKey, aad: bytes) -> WrappedKey:
+        """Wrap the same data key under the active version (unwrap, then wrap)."""
+        return await self.wrap(await self.unwrap(wrapped, aad), aad)
 
     def __repr__(self) -> str:
         return f"LocalKeyWrapper(versions={sorted(self._ciphers)}, active={self._active})"

@@ -86,6 +86,28 @@ class KeyService:
             self._cache.put((tenant_id, subject_ref, None), cipher)
         return cipher
 
+    async def new_subject_version(self, tenant_id: str, subject_ref: bytes) -> FieldCipher:
+        """A fresh data key for the subject, one version above its newest (DEK rotation).
+
+        Raises NotFound when the subject has no key. New records use it at once; records under
+        older versions keep decrypting until they are re-encrypted."""
+        found = await self._store.get_subject_key(tenant_id, subject_ref, None)
+        if found is None:
+            raise NotFound("no key for this subject")
+        aad = subject_key_aad(tenant_id, subject_ref)
+        wrapped = await self._call(self._wrapper.wrap(os.urandom(_KEY_BYTES), aad))
+        version, stored = await self._store.add_subject_key(
+            tenant_id, subject_ref, found[0] + 1, wrapped
+        )
+        self.forget_subject(tenant_id, subject_ref)
+        return FieldCipher(await self._unwrap(stored, aad), version)
+
+    async def destroy_old_versions(self, tenant_id: str, subject_ref: bytes, keep: int) -> int:
+        """Destroy the subject's key versions below ``keep`` (their records were re-encrypted)."""
+        destroyed = await self._store.delete_subject_keys_below(tenant_id, subject_ref, keep)
+        self.forget_subject(tenant_id, subject_ref)
+        return destroyed
+
     def forget_subject(self, tenant_id: str, subject_ref: bytes) -> None:
         self._cache.evict_where(lambda key: key[0] == tenant_id and key[1] == subject_ref)
 

@@ -3,7 +3,8 @@ cache/, audit/ and crypto/; constructors receive them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -93,6 +94,18 @@ class RecordRepository(Protocol):
         limit: int,
     ) -> list[StoredRecord]: ...
 
+    async def subject_dek_versions(self, tenant_id: str, subject_ref: bytes) -> set[int]: ...
+
+    async def reencrypt_subject(
+        self,
+        tenant_id: str,
+        subject_ref: bytes,
+        reseal: Callable[[StoredRecord, CollectionSchema], tuple[dict[str, Any], str, int]],
+        event: AuditEvent,
+    ) -> int:
+        """Rewrite every record of the subject with ``reseal`` and write ``event``, atomically."""
+        ...
+
 
 class KeyStore(Protocol):
     """Wrapped keys, kept apart from the data they protect."""
@@ -115,8 +128,94 @@ class KeyStore(Protocol):
         """Store unless one exists; return the stored key (the winner of a race)."""
         ...
 
+    async def delete_subject_keys_below(
+        self, tenant_id: str, subject_ref: bytes, dek_version: int
+    ) -> int:
+        """Destroy the subject's key versions older than ``dek_version``; returns how many."""
+        ...
+
 
 class AuditSink(Protocol):
     """Where read/reveal events go; ``emit`` returns once the event is durable."""
 
     async def emit(self, event: AuditEvent) -> None: ...
+
+
+# -- data subjects (export and erasure) ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccessEvent:
+    """One audit event about a subject, as the subject's access history shows it."""
+
+    id: str
+    occurred_at: datetime
+    actor: str | None
+    action: str
+    resource: str | None
+    fields: tuple[str, ...]
+    purpose: str | None
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureMark:
+    """The audit event that recorded a subject's erasure."""
+
+    event_id: str
+    occurred_at: datetime
+
+
+class SubjectSnapshot(Protocol):
+    """One consistent view of a subject's data (a repeatable-read transaction)."""
+
+    async def collections(self) -> list[StoredCollection]: ...
+
+    def records(self) -> AsyncIterator[StoredRecord]: ...
+
+    def history(self) -> AsyncIterator[AccessEvent]: ...
+
+
+class SubjectRepository(Protocol):
+    async def record_count(self, tenant_id: str, subject_ref: bytes) -> int: ...
+
+    def snapshot(
+        self, tenant_id: str, subject_ref: bytes
+    ) -> AbstractAsyncContextManager[SubjectSnapshot]: ...
+
+    async def last_erasure(self, tenant_id: str, subject_ref: bytes) -> ErasureMark | None: ...
+
+    async def erase(self, tenant_id: str, subject_ref: bytes, event: AuditEvent) -> int:
+        """Delete the subject's records (and their index entries) with ``event``, in one
+        transaction; returns how many records went."""
+        ...
+
+
+class SubjectKeyStore(Protocol):
+    async def get_subject_key(
+        self, tenant_id: str, subject_ref: bytes, dek_version: int | None
+    ) -> tuple[int, WrappedKey] | None: ...
+
+    async def delete_subject_keys(self, tenant_id: str, subject_ref: bytes) -> int:
+        """Destroy every version of the subject's wrapped data key; returns how many."""
+        ...
+
+
+class Hold(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+class HoldLookup(Protocol):
+    async def holding(self, tenant_id: str, subject_ref: bytes | None) -> Sequence[Hold]:
+        """Active holds covering the tenant as a whole or this subject."""
+        ...
+
+
+class KeyEvictions(Protocol):
+    """Tells every process to drop a subject's unwrapped keys from its cache."""
+
+    async def publish(self, tenant_id: str, subject_ref: bytes) -> None: ...

@@ -29,6 +29,7 @@ from strongroom.domain.access import Principal
 from strongroom.domain.collections import check_collection_name
 from strongroom.domain.errors import (
     BadRequest,
+    Conflict,
     FieldError,
     IntegrityFailure,
     NotFound,
@@ -326,7 +327,14 @@ class RecordService:
         rows = await self._records.search(collection.id, filters, after, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        items = [await self._open(principal, collection, row, ()) for row in rows]
+        items: list[RecordView] = []
+        for row in rows:
+            try:
+                items.append(await self._open(principal, collection, row, ()))
+            except NotFound:
+                # The subject's key was destroyed (erasure); rows restored from an older backup
+                # are unreadable and are not shown.
+                continue
         await self._audit.emit(
             AuditEvent.of(
                 context,
@@ -337,6 +345,62 @@ class RecordService:
         )
         cursor = encode_cursor(rows[-1].seq) if more and rows else None
         return Page(items, cursor)
+
+    async def rotate_subject_key(
+        self, principal: Principal, context: CallContext, subject_id: str
+    ) -> dict[str, Any]:
+        """DEK rotation: a new data key for the subject, every record re-encrypted under it in
+        one transaction with its audit event, then the old key versions destroyed."""
+        principal.require("admin")
+        problem = subject_id_problem(subject_id)
+        if problem:
+            raise BadRequest(f"subject id: {problem}")
+        tenant_id = principal.tenant_id
+        subject_ref = (await self._keys.tenant_index(tenant_id)).subject_ref(subject_id)
+        old = {
+            version: await self._keys.subject_cipher(tenant_id, subject_ref, version)
+            for version in await self._records.subject_dek_versions(tenant_id, subject_ref)
+        }
+        new = await self._keys.new_subject_version(tenant_id, subject_ref)
+
+        def reseal(
+            record: StoredRecord, schema: CollectionSchema
+        ) -> tuple[dict[str, Any], str, int]:
+            if record.dek_version == new.dek_version:  # created after the new key existed
+                return record.data, record.subject_ct, record.dek_version
+            cipher = old.get(record.dek_version)
+            if cipher is None:  # another rotation raced this one; nothing is written
+                raise Conflict("the subject's data key changed meanwhile; retry")
+            data: dict[str, Any] = {}
+            for name, value in record.data.items():
+                spec = schema.fields.get(name)
+                if spec is not None and spec.sensitive:
+                    plain = self._decrypt(tenant_id, schema.name, record.id, name, cipher, value)
+                    value = self._encrypt(tenant_id, schema.name, record.id, name, new, plain)
+                data[name] = value
+            subject = self._decrypt(
+                tenant_id, schema.name, record.id, SUBJECT_FIELD, cipher, record.subject_ct
+            )
+            subject_ct = self._encrypt(
+                tenant_id, schema.name, record.id, SUBJECT_FIELD, new, subject
+            )
+            return data, subject_ct, new.dek_version
+
+        event = AuditEvent.of(
+            context,
+            "key.rotate",
+            resource=f"subjects/{subject_ref.hex()}/data-key",
+            subject_ref=subject_ref,
+        )
+        count = await self._records.reencrypt_subject(tenant_id, subject_ref, reseal, event)
+        destroyed = await self._keys.destroy_old_versions(tenant_id, subject_ref, new.dek_version)
+        return {
+            "subject": subject_ref.hex(),
+            "dek_version": new.dek_version,
+            "records_reencrypted": count,
+            "old_keys_destroyed": destroyed,
+            "audit_event_id": str(event.id),
+        }
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ MAX_TEXT = 10_000
 MAX_NAME = 200
 # JSON numbers are doubles to most clients: refuse integers they would silently round.
 MAX_SAFE_INTEGER = 2**53 - 1
+MAX_RETENTION_DAYS = 36_500
 
 _FIELD_KEYS = frozenset({"type", "sensitive", "searchable", "mask", "required"})
 
@@ -67,13 +68,18 @@ class CollectionSchema:
 
     name: str
     fields: Mapping[str, FieldSpec]
+    # Records are deleted this many days after their last update (None: kept until deleted).
+    retention_days: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {name: spec.to_json() for name, spec in self.fields.items()}
 
     @classmethod
-    def from_stored(cls, name: str, stored: Mapping[str, Any]) -> CollectionSchema:
-        return cls(name, {key: FieldSpec(name=key, **value) for key, value in stored.items()})
+    def from_stored(
+        cls, name: str, stored: Mapping[str, Any], retention_days: int | None = None
+    ) -> CollectionSchema:
+        fields = {key: FieldSpec(name=key, **value) for key, value in stored.items()}
+        return cls(name, fields, retention_days)
 
     def sensitive_fields(self) -> list[str]:
         return [name for name, spec in self.fields.items() if spec.sensitive]
@@ -90,8 +96,15 @@ def parse_collection(name: str, body: object) -> CollectionSchema:
         raise ValidationFailed(
             "the body must be a JSON object", [FieldError("", "expected object")]
         )
-    unknown = sorted(set(body) - {"fields"})
+    unknown = sorted(set(body) - {"fields", "retention_days"})
     errors.extend(FieldError(f"/{key}", "unknown member") for key in unknown)
+    retention = body.get("retention_days")
+    if retention is not None and (
+        isinstance(retention, bool)
+        or not isinstance(retention, int)
+        or not 1 <= retention <= MAX_RETENTION_DAYS
+    ):
+        errors.append(FieldError("/retention_days", f"an integer from 1 to {MAX_RETENTION_DAYS}"))
     raw_fields = body.get("fields")
     if not isinstance(raw_fields, dict) or not raw_fields:
         errors.append(FieldError("/fields", "expected a non-empty object of field definitions"))
@@ -109,7 +122,7 @@ def parse_collection(name: str, body: object) -> CollectionSchema:
             fields[field_name] = spec
     if errors:
         raise ValidationFailed("invalid collection schema", errors)
-    return CollectionSchema(name, fields)
+    return CollectionSchema(name, fields, retention)
 
 
 def _parse_field(

@@ -30,6 +30,7 @@ def collection_json(collection: StoredCollection) -> dict[str, Any]:
     return {
         "name": collection.schema.name,
         "fields": collection.schema.to_json(),
+        "retention_days": collection.schema.retention_days,
         "version": collection.version,
         "created_at": collection.created_at,
         "updated_at": collection.updated_at,
@@ -68,7 +69,14 @@ COLLECTION_BODY: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["fields"],
     "properties": {
-        "fields": {"type": "object", "additionalProperties": FIELD_SCHEMA, "maxProperties": 64}
+        "fields": {"type": "object", "additionalProperties": FIELD_SCHEMA, "maxProperties": 64},
+        "retention_days": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "maximum": 36500,
+            "description": "Delete records this many days after their last update (audited "
+            "`record.delete` by `strongroom`), except those under legal hold. Omit to keep.",
+        },
     },
     "example": {
         "fields": {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,9 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "asctime",
     "taskName",
 }
+
+# Set by tracing when it is on: the current (trace id, span id), or None outside a span.
+trace_ids: Callable[[], tuple[str, str] | None] | None = None
 
 
 def _clean(value: Any) -> Any:
@@ -48,6 +52,10 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     request_id = request_id_var.get()
     if request_id is not None:
         fields["request_id"] = request_id
+    if trace_ids is not None:
+        ids = trace_ids()
+        if ids is not None:
+            fields["trace_id"], fields["span_id"] = ids
     for key, value in record.__dict__.items():
         if key not in _STANDARD and not key.startswith("_"):
             fields[key] = _clean(value)

@@ -63,3 +63,25 @@ class PgKeyStore:
         stored = await self.get_subject_key(tenant_id, subject_ref, dek_version)
         assert stored is not None
         return stored
+
+    async def delete_subject_keys(self, tenant_id: str, subject_ref: bytes) -> int:
+        """Crypto-shredding: destroy every version of the subject's wrapped data key."""
+        status = await self._pool.execute(
+            "DELETE FROM subject_keys WHERE tenant_id = $1 AND subject_ref = $2",
+            uuid.UUID(tenant_id),
+            subject_ref,
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def delete_subject_keys_below(
+        self, tenant_id: str, subject_ref: bytes, dek_version: int
+    ) -> int:
+        """Destroy the versions a DEK rotation replaced (after the records were re-encrypted)."""
+        status = await self._pool.execute(
+            "DELETE FROM subject_keys WHERE tenant_id = $1 AND subject_ref = $2 "
+            "AND dek_version < $3",
+            uuid.UUID(tenant_id),
+            subject_ref,
+            dek_version,
+        )
+        return int(status.rsplit(" ", 1)[-1])

@@ -4,7 +4,8 @@ transaction as the change."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import asyncpg
 
@@ -12,11 +13,15 @@ from strongroom.audit.events import AuditEvent
 from strongroom.audit.store import DbConnection, insert_event
 from strongroom.domain.errors import NotFound, PreconditionFailed
 from strongroom.domain.ports import IndexEntry, StoredRecord
+from strongroom.domain.schema import CollectionSchema
 
 _COLUMNS = (
     "id, tenant_id, collection_id, subject_ref, subject_ct, dek_version, data, version, seq, "
     "created_at, updated_at"
 )
+
+
+Reseal = Callable[[StoredRecord, CollectionSchema], tuple[dict[str, Any], str, int]]
 
 
 class PgRecordRepository:
@@ -176,6 +181,43 @@ class PgRecordRepository:
             *arguments,
         )
         return [_record(row) for row in rows]
+
+    async def reencrypt_subject(
+        self, tenant_id: str, subject_ref: bytes, reseal: Reseal, event: AuditEvent
+    ) -> int:
+        """Rewrite every record of a subject with ``reseal`` (new envelopes, subject ciphertext and
+        key version) and write ``event``, in one transaction; returns how many records."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            rows = await connection.fetch(
+                f"SELECT {', '.join('r.' + c.strip() for c in _COLUMNS.split(','))}, "
+                "c.name AS collection_name, c.fields AS collection_fields "
+                "FROM records r JOIN collections c ON c.id = r.collection_id "
+                "WHERE r.tenant_id = $1 AND r.subject_ref = $2 ORDER BY r.seq FOR UPDATE OF r",
+                uuid.UUID(tenant_id),
+                subject_ref,
+            )
+            for row in rows:
+                schema = CollectionSchema.from_stored(
+                    row["collection_name"], row["collection_fields"]
+                )
+                data, subject_ct, dek_version = reseal(_record(row), schema)
+                await connection.execute(
+                    "UPDATE records SET data = $2, subject_ct = $3, dek_version = $4 WHERE id = $1",
+                    row["id"],
+                    data,
+                    subject_ct,
+                    dek_version,
+                )
+            await insert_event(connection, event)
+        return len(rows)
+
+    async def subject_dek_versions(self, tenant_id: str, subject_ref: bytes) -> set[int]:
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT dek_version FROM records WHERE tenant_id = $1 AND subject_ref = $2",
+            uuid.UUID(tenant_id),
+            subject_ref,
+        )
+        return {row["dek_version"] for row in rows}
 
 
 async def _write_index(

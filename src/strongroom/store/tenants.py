@@ -10,6 +10,7 @@ import asyncpg
 
 from strongroom.domain.access import Principal
 from strongroom.domain.errors import Conflict, NotFound
+from strongroom.store.changes import InvalidatedCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +31,13 @@ class ApiKeyInfo:
     revoked_at: datetime | None
 
 
+PrincipalCache = InvalidatedCache[str, "tuple[bytes, Principal] | None"]
+
+
 class TenantRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, cache: PrincipalCache | None = None) -> None:
         self._pool = pool
+        self._cache = cache
 
     async def create(self, name: str, purposes: tuple[str, ...]) -> Tenant:
         try:
@@ -107,7 +112,22 @@ class TenantRepository:
         return status.endswith(" 1")
 
     async def principal_for(self, key_id: str) -> tuple[bytes, Principal] | None:
-        """The stored secret hash and principal of an active key (None if unknown or revoked)."""
+        """The stored secret hash and principal of an active key (None if unknown or revoked).
+
+        Cached per process while the change listener runs; a revocation evicts it everywhere.
+        Unknown ids are not cached (they would let anyone fill the cache)."""
+        if self._cache is None:
+            return await self._load_principal(key_id)
+        cached = self._cache.get(key_id)
+        if cached is not None:
+            return cached
+        generation = self._cache.generation
+        found = await self._load_principal(key_id)
+        if found is not None:
+            self._cache.put(key_id, found, generation)
+        return found
+
+    async def _load_principal(self, key_id: str) -> tuple[bytes, Principal] | None:
         row = await self._pool.fetchrow(
             "SELECT k.secret_hash, k.scopes, t.id AS tenant_id, t.name AS tenant, t.purposes "
             "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id "

@@ -147,3 +147,18 @@ def test_subject_key_aad_is_unambiguous() -> None:
     assert subject_key_aad("a", b"") != tenant_root_key_aad("a")
     assert subject_key_aad("t", b"s") == subject_key_aad("t", b"s")
     assert tenant_root_key_aad("a") != tenant_root_key_aad("b")
+
+
+@pytest.mark.asyncio
+async def test_rewrap_moves_a_key_to_the_active_version(dek: bytes) -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    before = LocalKeyWrapper(MasterKeys({1: old}))
+    wrapped = await before.wrap(dek, AAD)
+    after = LocalKeyWrapper(MasterKeys({1: old, 2: new}))
+    rewrapped = await after.rewrap(wrapped, AAD)
+    assert rewrapped.kek_version == 2
+    assert rewrapped.blob != wrapped.blob
+    assert await after.unwrap(rewrapped, AAD) == dek
+    assert await LocalKeyWrapper(MasterKeys({2: new})).unwrap(rewrapped, AAD) == dek
+    with pytest.raises(IntegrityError):
+        await after.rewrap(wrapped, tenant_root_key_aad("tenant-a"))

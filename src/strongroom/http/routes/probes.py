@@ -1,8 +1,10 @@
-"""Probes: liveness (no dependencies), readiness (every dependency, answered in JSON)."""
+"""Probes: liveness (no dependencies), readiness (every dependency, answered in JSON), health
+(readiness with each component's details: queue depths, counters, versions)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -13,6 +15,7 @@ from strongroom.http.responses import json_response
 from strongroom.http.routing import Endpoint, RouteTable
 
 Check = Callable[[], Awaitable[object]]
+Details = Callable[[], dict[str, object]]
 
 
 @dataclass
@@ -22,6 +25,10 @@ class Readiness:
     checks: dict[str, Check] = field(default_factory=dict)
     timeout: float = 1.0
     draining: bool = False
+    # Extra facts per component for /healthz (cheap, synchronous: counters, sizes).
+    details: dict[str, Details] = field(default_factory=dict)
+    about: dict[str, object] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
 
     async def run(self) -> tuple[bool, dict[str, dict[str, object]]]:
         results = await asyncio.gather(*(self._one(check) for check in self.checks.values()))
@@ -66,6 +73,24 @@ def install(table: RouteTable, readiness: Readiness) -> None:
         }
         return json_response(body, 200 if ready else 503)
 
+    async def healthz(request: Request) -> Response:
+        ready, components = await readiness.run()
+        for name, details in readiness.details.items():
+            try:
+                components.setdefault(name, {"status": "ok"}).update(details())
+            except Exception as exc:  # details are informative; a failing one must not hide others
+                components.setdefault(name, {})["details_error"] = type(exc).__name__
+        failing = sorted(name for name, c in components.items() if c.get("status") == "failing")
+        body = {
+            "status": "draining" if readiness.draining else ("ok" if ready else "failing"),
+            "failing": failing,
+            "components": components,
+            "uptime_seconds": round(time.monotonic() - readiness.started, 3),
+            "pid": os.getpid(),
+            **readiness.about,
+        }
+        return json_response(body, 200 if ready else 503)
+
     table.add(
         Endpoint(
             "GET",
@@ -84,5 +109,15 @@ def install(table: RouteTable, readiness: Readiness) -> None:
             "Readiness: database, key store, Redis and audit writer answer",
             "probes",
             responses={200: "Ready", 503: "Not ready; body names what fails"},
+        )
+    )
+    table.add(
+        Endpoint(
+            "GET",
+            "/healthz",
+            healthz,
+            "Health: readiness with every component's latency and details",
+            "probes",
+            responses={200: "Healthy", 503: "Not ready; body names what fails, with details"},
         )
     )

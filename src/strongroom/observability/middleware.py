@@ -1,0 +1,177 @@
+"""The two outermost middlewares: the server span, then metrics and the access line.
+
+Both see the final status, problem responses included (the request-context middleware inside
+them turns exceptions into responses); the status defaults to 500 and is recorded in
+``finally``. Labels, span names and log lines use the route template, never the raw path, and
+never the query string. Each is installed only when it has something to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from blacksheep import Request, Response
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
+    from strongroom.observability.metrics import Metrics
+
+Handler = Callable[[Request], Awaitable[Response]]
+access_log = logging.getLogger("strongroom.access")
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Business counts the audit sink cannot see: a first erasure writes its event in the erasure's
+# own transaction, not through the group-commit writer.
+_ERASURE = ("DELETE", "/v1/subjects/{subject_id}")
+_ERASURE_OUTCOMES = {200: "erased", 409: "refused"}
+
+
+def _route(request: Request) -> str:
+    route: str = getattr(request, "route_template", "*")
+    return route
+
+
+class ObserveMiddleware:
+    """Request metrics (duration, in flight, sizes) and one access line per request at INFO."""
+
+    def __init__(self, metrics: Metrics | None, access: bool = True) -> None:
+        self._metrics = metrics
+        self._access = access
+        if metrics is not None:
+            self._duration = metrics.request_duration
+            self._active = {m: metrics.active_requests.labels(m) for m in (*_METHODS, "_OTHER")}
+            self._request_size = metrics.request_size
+            self._response_size = metrics.response_size
+            self._erasures = metrics.erasures
+            self._ready = metrics.ready
+        self._children: dict[tuple[str, str, str], Any] = {}
+        self._size_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    async def __call__(self, request: Request, handler: Handler) -> Response:
+        started = time.perf_counter()
+        method = request.method if request.method in _METHODS else "_OTHER"
+        metrics = self._metrics
+        if metrics is not None:
+            active = self._active[method]
+            active.inc()
+        status = 500
+        response: Response | None = None
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route(request)
+            content = response.content if response is not None else None
+            sent = content.length if content is not None and content.length >= 0 else 0
+            if metrics is not None:
+                active.dec()
+                self._record(request, method, route, status, elapsed, sent)
+            if self._access and access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "%s %s %d",
+                    method,
+                    route,
+                    status,
+                    extra={
+                        "request_id": getattr(request, "request_id", None),
+                        "method": method,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 3),
+                        "bytes": sent,
+                        "client": request.client_ip,
+                    },
+                )
+
+    def _record(
+        self, request: Request, method: str, route: str, status: int, elapsed: float, sent: int
+    ) -> None:
+        key = (method, route, str(status))
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._duration.labels(*key)
+        child.observe(elapsed)
+        sizes = self._size_children.get((method, route))
+        if sizes is None:
+            sizes = self._size_children[(method, route)] = (
+                self._request_size.labels(method, route),
+                self._response_size.labels(method, route),
+            )
+        length = request.get_first_header(b"content-length")
+        if length is not None and length.isdigit():
+            sizes[0].observe(int(length))
+        sizes[1].observe(sent)
+        if route == "/readyz":
+            self._ready.set(1 if status == 200 else 0)
+        elif (method, route) == _ERASURE and status in _ERASURE_OUTCOMES:
+            principal = getattr(request, "principal", None)
+            tenant = principal.tenant_id if principal is not None else ""
+            self._erasures.labels(tenant, _ERASURE_OUTCOMES[status]).inc()
+
+
+class TracingMiddleware:
+    """A server span named ``METHOD /route/{template}``, child of an incoming ``traceparent``;
+    the response carries ``traceresponse`` with the trace and span ids."""
+
+    def __init__(self, tracer: Tracer) -> None:
+        from opentelemetry import propagate
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        self._tracer = tracer
+        self._extract = propagate.extract
+        self._getter = _HeaderGetter()
+        self._server = SpanKind.SERVER
+        self._error = Status(StatusCode.ERROR)
+
+    async def __call__(self, request: Request, handler: Handler) -> Response:
+        method = request.method if request.method in _METHODS else "_OTHER"
+        route = _route(request)
+        parent = self._extract(request, getter=self._getter)  # type: ignore[arg-type]  # duck-typed Getter
+        attributes = {
+            "http.request.method": method,
+            "http.route": route,
+            "url.scheme": request.scheme,
+        }
+        with self._tracer.start_as_current_span(
+            f"{method} {route}",
+            context=parent,
+            kind=self._server,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            status = 500
+            try:
+                response = await handler(request)
+                status = response.status
+            finally:
+                if span.is_recording():
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_attribute("error.type", str(status))
+                        span.set_status(self._error)
+            context = span.get_span_context()
+            if context.is_valid:
+                response.set_header(
+                    b"traceresponse",
+                    f"00-{context.trace_id:032x}-{context.span_id:016x}-"
+                    f"{context.trace_flags:02x}".encode(),
+                )
+            return response
+
+
+class _HeaderGetter:
+    """Reads propagation headers (``traceparent``, ``tracestate``, ``baggage``) of a request."""
+
+    def get(self, carrier: Request, key: str) -> list[str] | None:
+        value = carrier.get_first_header(key.encode("latin-1"))
+        return None if value is None else [value.decode("latin-1")]
+
+    def keys(self, carrier: Request) -> list[str]:
+        return [name.decode("latin-1") for name, _ in carrier.headers]
