@@ -130,17 +130,7 @@ class AuthenticationMiddleware:
         return principal if secret_matches(secret, stored_hash) else None
 
     async def _denied(self, request: Request, principal: Principal | None) -> None:
-        context = call_context(request, principal)
-        event = AuditEvent.of(
-            context,
-            "auth.denied",
-            outcome="denied",
-            resource=request.method + " " + getattr(request, "route_template", "*"),
-        )
-        try:
-            await self._audit.emit(event)
-        except domain.ServiceUnavailable:
-            log.warning("could not audit an authentication refusal")
+        await audit_refusal(self._audit, request, principal, "auth.denied")
 
 
 class RateLimitMiddleware:
@@ -157,16 +147,7 @@ class RateLimitMiddleware:
             return await handler(request)
         decision = await self._limiter.check(principal.key_id)
         if not decision.allowed:
-            event = AuditEvent.of(
-                call_context(request, principal),
-                "ratelimit.exceeded",
-                outcome="denied",
-                resource=request.method + " " + getattr(request, "route_template", "*"),
-            )
-            try:
-                await self._audit.emit(event)
-            except domain.ServiceUnavailable:
-                log.warning("could not audit a rate-limit refusal")
+            await audit_refusal(self._audit, request, principal, "ratelimit.exceeded")
             raise HttpProblem(
                 429,
                 "rate-limited",
@@ -177,6 +158,23 @@ class RateLimitMiddleware:
         for name, value in decision.headers():
             response.set_header(name, value)
         return response
+
+
+async def audit_refusal(
+    audit: AuditSink, request: Request, principal: Principal | None, action: str
+) -> None:
+    """Record a refused request (by route template, never the raw path). The refusal stands
+    even if the audit store cannot take the event: it is logged instead."""
+    event = AuditEvent.of(
+        call_context(request, principal),
+        action,
+        outcome="denied",
+        resource=request.method + " " + getattr(request, "route_template", "*"),
+    )
+    try:
+        await audit.emit(event)
+    except domain.ServiceUnavailable:
+        log.warning("could not audit a refused request (%s)", action)
 
 
 def call_context(request: Request, principal: Principal | None) -> CallContext:

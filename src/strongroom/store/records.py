@@ -50,7 +50,7 @@ class PgRecordRepository:
                 record.created_at,
             )
             assert row is not None
-            stored = _record(row)
+            stored = record_from_row(row)
             await _write_index(connection, stored, index)
             await insert_event(connection, event)
         return stored
@@ -63,7 +63,7 @@ class PgRecordRepository:
             uuid.UUID(tenant_id),
             collection_id,
         )
-        return _record(row) if row else None
+        return record_from_row(row) if row else None
 
     async def update(
         self,
@@ -100,7 +100,7 @@ class PgRecordRepository:
                 record.updated_at,
             )
             assert row is not None
-            stored = _record(row)
+            stored = record_from_row(row)
             if removed_index:
                 await connection.execute(
                     "DELETE FROM record_index WHERE record_id = $1 AND field = ANY($2::text[])",
@@ -156,7 +156,7 @@ class PgRecordRepository:
                 after_seq,
                 limit,
             )
-            return [_record(row) for row in rows]
+            return [record_from_row(row) for row in rows]
         # One index probe per filter, intersected; every filter must match (AND).
         conditions = []
         arguments: list[object] = [collection_id, after_seq, limit]
@@ -180,7 +180,7 @@ class PgRecordRepository:
             """,
             *arguments,
         )
-        return [_record(row) for row in rows]
+        return [record_from_row(row) for row in rows]
 
     async def reencrypt_subject(
         self, tenant_id: str, subject_ref: bytes, reseal: Reseal, event: AuditEvent
@@ -200,7 +200,7 @@ class PgRecordRepository:
                 schema = CollectionSchema.from_stored(
                     row["collection_name"], row["collection_fields"]
                 )
-                data, subject_ct, dek_version = reseal(_record(row), schema)
+                data, subject_ct, dek_version = reseal(record_from_row(row), schema)
                 await connection.execute(
                     "UPDATE records SET data = $2, subject_ct = $3, dek_version = $4 WHERE id = $1",
                     row["id"],
@@ -236,7 +236,7 @@ async def _write_index(
     )
 
 
-def _record(row: asyncpg.Record) -> StoredRecord:
+def record_from_row(row: asyncpg.Record) -> StoredRecord:
     return StoredRecord(
         id=str(row["id"]),
         tenant_id=str(row["tenant_id"]),

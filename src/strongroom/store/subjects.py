@@ -15,6 +15,7 @@ from strongroom.audit.events import AuditEvent
 from strongroom.audit.store import DbConnection, insert_event
 from strongroom.domain.ports import AccessEvent, ErasureMark, StoredCollection, StoredRecord
 from strongroom.domain.schema import CollectionSchema
+from strongroom.store.records import record_from_row
 
 _RECORD_COLUMNS = (
     "id, tenant_id, collection_id, subject_ref, subject_ct, dek_version, data, version, seq, "
@@ -67,19 +68,7 @@ class PgSubjectSnapshot:
             prefetch=self._batch,
         )
         async for row in cursor:
-            yield StoredRecord(
-                id=str(row["id"]),
-                tenant_id=str(row["tenant_id"]),
-                collection_id=row["collection_id"],
-                subject_ref=bytes(row["subject_ref"]),
-                subject_ct=row["subject_ct"],
-                dek_version=row["dek_version"],
-                data=row["data"],
-                version=row["version"],
-                seq=row["seq"],
-                created_at=row["created_at"],
-                updated_at=row["updated_at"],
-            )
+            yield record_from_row(row)
 
     async def history(self) -> AsyncIterator[AccessEvent]:
         cursor = self._connection.cursor(
