@@ -11,7 +11,6 @@ must be kept is ever removed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from strongroom.audit.chain import read_anchor, read_head
 from strongroom.audit.events import AuditEvent
 from strongroom.audit.signing import CheckpointSigner, PublicKeys
 from strongroom.audit.store import DbConnection, insert_event
+from strongroom.resilience.background import BackgroundTask
 
 log = logging.getLogger("strongroom.audit.retention")
 
@@ -193,19 +193,15 @@ class RetentionJob:
         self._signer = signer
         self._public_keys = public_keys
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask("strongroom-audit-retention")
         self.last_result: RetentionResult | None = None
 
     async def start(self) -> None:
         if self._interval > 0:
-            self._task = asyncio.create_task(self._run(), name="strongroom-audit-retention")
+            self._background.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()
 
     async def _run(self) -> None:
         while True:

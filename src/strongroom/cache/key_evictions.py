@@ -20,6 +20,8 @@ from collections.abc import Callable
 import orjson
 import redis.asyncio as aioredis
 
+from strongroom.resilience.background import BackgroundTask
+
 log = logging.getLogger("strongroom.cache.key_evictions")
 
 CHANNEL = "strongroom:keys:evict"
@@ -43,7 +45,7 @@ class RedisKeyEvictions:
         self._evict_all = evict_all
         self._poll = poll
         self._retry = retry
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask("strongroom-key-evictions")
         self.subscribed = asyncio.Event()
 
     async def publish(self, tenant_id: str, subject_ref: bytes) -> None:
@@ -51,14 +53,10 @@ class RedisKeyEvictions:
         await self._redis.publish(CHANNEL, message)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="strongroom-key-evictions")
+        self._background.start(self._run())
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()
 
     async def _run(self) -> None:
         while True:

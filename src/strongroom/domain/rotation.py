@@ -13,13 +13,13 @@ re-wrap. A wrapper that can create versions itself (Vault Transit) is asked to r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from strongroom.crypto import KeyWrapper, WrappedKey
 from strongroom.domain.errors import Conflict
+from strongroom.resilience.background import BackgroundTask
 from strongroom.store.rotation import Rotation, RotationStore
 
 log = logging.getLogger("strongroom.keys")
@@ -130,18 +130,14 @@ class RewrapJob:
     def __init__(self, rotation: KeyRotation, idle_interval: float = 2.0) -> None:
         self._rotation = rotation
         self._idle = idle_interval
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask("strongroom-kek-rewrap")
         self.rewrapped = 0
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="strongroom-kek-rewrap")
+        self._background.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()
 
     async def _run(self) -> None:
         while True:

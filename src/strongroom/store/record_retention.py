@@ -10,13 +10,13 @@ a time while the others skip the round.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import asyncpg
 
 from strongroom.audit.events import AuditEvent
 from strongroom.audit.store import DbConnection, insert_events
+from strongroom.resilience.background import BackgroundTask
 
 log = logging.getLogger("strongroom.store.record_retention")
 
@@ -94,17 +94,13 @@ class RecordRetentionJob:
         self._pool = pool
         self._interval = interval
         self._batch = batch
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask("strongroom-record-retention")
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="strongroom-record-retention")
+        self._background.start(self._run())
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()
 
     async def run_once(self) -> int:
         async with self._pool.acquire() as connection:
