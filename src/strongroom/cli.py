@@ -557,11 +557,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             )
         _run(_migrate_and(effective, _bootstrap_default_tenant if settings.embedded else None))
         metrics_dir = None
-        if settings.metrics:
+        if settings.metrics and workers > 1:
             from strongroom.observability.metrics import prepare_multiprocess_dir
 
             # Granian's workers write their metric values there and any of them answers a
             # scrape for all; emptied first, so a previous run's totals do not add up with ours.
+            # One worker keeps its values in memory (cheaper; a respawn is a counter reset).
             metrics_dir = prepare_multiprocess_dir(settings.metrics_dir)
             export_metrics_dir(metrics_dir)
         command = [

@@ -56,9 +56,10 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
         ids = trace_ids()
         if ids is not None:
             fields["trace_id"], fields["span_id"] = ids
-    for key, value in record.__dict__.items():
-        if key not in _STANDARD and not key.startswith("_"):
-            fields[key] = _clean(value)
+    attributes = record.__dict__
+    for key in attributes.keys() - _STANDARD:  # what ``extra=`` added (a set difference in C)
+        if not key.startswith("_"):
+            fields[key] = _clean(attributes[key])
     if record.exc_info and record.exc_info[0] is not None:
         text = "".join(traceback.format_exception(*record.exc_info))
         fields["exception"] = privacy.redact_text(text)

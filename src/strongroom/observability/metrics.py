@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -262,6 +263,7 @@ class Metrics:
         self._query_children: dict[tuple[str, str, str], Any] = {}
         self._redis_children: dict[tuple[str, str], Any] = {}
         self._samplers: list[Callable[[], None]] = []
+        self._hooked: weakref.WeakSet[Any] = weakref.WeakSet()
         self._async_samplers: list[Callable[[], Awaitable[None]]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -347,10 +349,14 @@ class Metrics:
                 child = self._query_children[key] = self.query_duration.labels(*key)
             child.observe(record.elapsed)
 
+        hooked = self._hooked
+
         def on_acquire(connection: Any, waited: float) -> None:
             wait.observe(waited)
-            # A set of callbacks on the connection: adding the same one again changes nothing.
-            connection.add_query_logger(on_query)
+            raw = connection._con  # the pooled connection behind asyncpg's proxy
+            if raw not in hooked:
+                hooked.add(raw)
+                raw.add_query_logger(on_query)
 
         self._samplers.append(sample)
         _install_acquire_hook()

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from strongroom.observability.metrics import Metrics
 
 Handler = Callable[[Request], Awaitable[Response]]
-access_log = logging.getLogger("strongroom.access")
+_ACCESS = "strongroom.access"
+access_log = logging.getLogger(_ACCESS)
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Business counts the audit sink cannot see: a first erasure writes its event in the erasure's
@@ -73,20 +74,26 @@ class ObserveMiddleware:
                 active.dec()
                 self._record(request, method, route, status, elapsed, sent)
             if self._access and access_log.isEnabledFor(logging.INFO):
-                access_log.info(
-                    "%s %s %d",
-                    method,
-                    route,
-                    status,
-                    extra={
-                        "request_id": getattr(request, "request_id", None),
-                        "method": method,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                        "bytes": sent,
-                        "client": request.client_ip,
-                    },
+                # makeRecord + handle: ``info()`` would also walk the stack to find the caller.
+                access_log.handle(
+                    access_log.makeRecord(
+                        _ACCESS,
+                        logging.INFO,
+                        _ACCESS,
+                        0,
+                        "%s %s %d",
+                        (method, route, status),
+                        None,
+                        extra={
+                            "request_id": getattr(request, "request_id", None),
+                            "method": method,
+                            "route": route,
+                            "status": status,
+                            "duration_ms": round(elapsed * 1000, 3),
+                            "bytes": sent,
+                            "client": request.client_ip,
+                        },
+                    )
                 )
 
     def _record(
@@ -120,7 +127,8 @@ class TracingMiddleware:
     the response carries ``traceresponse`` with the trace and span ids."""
 
     def __init__(self, tracer: Tracer) -> None:
-        from opentelemetry import propagate
+        from opentelemetry import context, propagate, trace
+        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
         self._tracer = tracer
@@ -128,6 +136,13 @@ class TracingMiddleware:
         self._getter = _HeaderGetter()
         self._server = SpanKind.SERVER
         self._error = Status(StatusCode.ERROR)
+        self._in_context = trace.set_span_in_context
+        self._attach = context.attach
+        self._detach = context.detach
+        self._set_value = context.set_value
+        # The key the instrumentations check first: an unsampled request creates no child
+        # spans at all (the parent-based sampler would drop every one of them anyway).
+        self._suppress = _SUPPRESS_INSTRUMENTATION_KEY
 
     async def __call__(self, request: Request, handler: Handler) -> Response:
         method = request.method if request.method in _METHODS else "_OTHER"
@@ -138,32 +153,33 @@ class TracingMiddleware:
             "http.route": route,
             "url.scheme": request.scheme,
         }
-        with self._tracer.start_as_current_span(
-            f"{method} {route}",
-            context=parent,
-            kind=self._server,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            status = 500
-            try:
-                response = await handler(request)
-                status = response.status
-            finally:
-                if span.is_recording():
-                    span.set_attribute("http.response.status_code", status)
-                    if status >= 500:
-                        span.set_attribute("error.type", str(status))
-                        span.set_status(self._error)
-            context = span.get_span_context()
-            if context.is_valid:
-                response.set_header(
-                    b"traceresponse",
-                    f"00-{context.trace_id:032x}-{context.span_id:016x}-"
-                    f"{context.trace_flags:02x}".encode(),
-                )
-            return response
+        span = self._tracer.start_span(
+            f"{method} {route}", context=parent, kind=self._server, attributes=attributes
+        )
+        recording = span.is_recording()
+        scope = self._in_context(span, parent)
+        if not recording:
+            scope = self._set_value(self._suppress, True, scope)
+        token = self._attach(scope)
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+        finally:
+            self._detach(token)
+            if recording:
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_attribute("error.type", str(status))
+                    span.set_status(self._error)
+            span.end()
+        ids = span.get_span_context()
+        if ids.is_valid:
+            response.set_header(
+                b"traceresponse",
+                f"00-{ids.trace_id:032x}-{ids.span_id:016x}-{ids.trace_flags:02x}".encode(),
+            )
+        return response
 
 
 class _HeaderGetter:

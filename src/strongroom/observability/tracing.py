@@ -101,11 +101,16 @@ class Tracing:
 def span(name: str, **attributes: str | int | float | bool) -> AbstractContextManager[Any]:
     """A child span of the current one, for calls worth seeing in a trace (Vault, ...).
 
-    ``attributes`` must never carry record values or subject ids. Without tracing this is one
-    shared no-op context manager.
+    ``attributes`` must never carry record values or subject ids. Without tracing, or when the
+    current span is not recorded (not sampled, or no request), this is one shared no-op context
+    manager.
     """
     tracing = _active
     if tracing is None:
+        return _NOOP
+    from opentelemetry import trace
+
+    if not trace.get_current_span().is_recording():  # outside a request, or not sampled
         return _NOOP
     return tracing.tracer.start_as_current_span(name, attributes=attributes)
 

@@ -1,0 +1,318 @@
+"""What observability costs: throughput of the service with it off, and on as deployed.
+
+    python benchmarks/bench_observability.py [--dsn URL] [--redis URL] [--rounds 5]
+        [--seconds 8] [--connections 32] [--report PATH]
+
+Starts ``strongroom serve`` (Granian, one worker) once per configuration and round, always in
+the same invocation and interleaved (A, B, C, A, B, C, ...) so that drift on the machine hits
+every configuration alike, and drives it with a keep-alive HTTP/1.1 load generator written on
+raw asyncio streams (an HTTP client library would be the bottleneck). The request is the hot
+path of the vault: an authenticated record read (rate limit in Redis, row and data key from
+PostgreSQL, decryption, masking, and the audit event committed before the reply).
+
+Configurations:
+- ``off``: metrics off, tracing off, log level WARNING (no access lines);
+- ``traced+logged``: tracing on with 0 % sampling, access lines at INFO, metrics off;
+- ``all on``: the above plus Prometheus metrics (what a production pod runs).
+
+Reports the median requests/s of each configuration and the difference to ``off``, and writes
+them into the results block of ``benchmarks/OBSERVABILITY.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import platform
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from strongroom.domain.access import generate_api_key
+from strongroom.store.migrate import migrate_all
+from strongroom.store.tenants import TenantRepository
+
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
+CONFIGS: dict[str, dict[str, str]] = {
+    "off": {
+        "STRONGROOM_METRICS": "off",
+        "STRONGROOM_TRACING": "off",
+        "STRONGROOM_LOG_LEVEL": "WARNING",
+    },
+    "traced+logged": {
+        "STRONGROOM_METRICS": "off",
+        "STRONGROOM_TRACING": "on",
+        "STRONGROOM_LOG_LEVEL": "INFO",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0",
+    },
+    "all on": {
+        "STRONGROOM_METRICS": "on",
+        "STRONGROOM_TRACING": "on",
+        "STRONGROOM_LOG_LEVEL": "INFO",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0",
+    },
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def with_database(url: str, name: str) -> str:
+    head, sep, query = url.partition("?")
+    return head.rsplit("/", 1)[0] + "/" + name + sep + query
+
+
+class Server:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        full = {k: v for k, v in os.environ.items() if not k.startswith(("STRONGROOM_", "OTEL_"))}
+        full.update(env)
+        with log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "strongroom",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    "1",
+                ],
+                env=full,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early; see {log}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server not ready; see {log}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by Granian and its worker (one session)."""
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == self.process.pid:  # the process group: serve started it
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+async def load(port: int, request: bytes, connections: int, seconds: float) -> tuple[int, int]:
+    """Requests completed (and how many were not 200) by ``connections`` keep-alive clients."""
+    stop_at = time.perf_counter() + seconds
+    done = 0
+    failed = 0
+
+    async def client() -> None:
+        nonlocal done, failed
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < stop_at:
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                if length:
+                    await reader.readexactly(length)
+                done += 1
+                if head[9:12] != b"200":
+                    failed += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client() for _ in range(connections)))
+    return done, failed
+
+
+async def prepare(dsn: str) -> tuple[str, str, str, str]:
+    """Scratch databases, a tenant and a key; returns (data url, keys url, token, names)."""
+    suffix = secrets.token_hex(4)
+    names = (f"sr_bench_obs_{suffix}", f"sr_bench_obs_{suffix}_keys")
+    admin = await asyncpg.connect(dsn)
+    try:
+        for name in names:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    data_url, keys_url = with_database(dsn, names[0]), with_database(dsn, names[1])
+    await migrate_all(data_url, keys_url)
+    pool = await asyncpg.create_pool(data_url, min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        tenants = TenantRepository(pool)
+        await tenants.create("bench", ("support",))
+        key = generate_api_key()
+        await tenants.add_api_key("bench", key.key_id, key.secret_hash, frozenset({"admin"}), "b")
+    finally:
+        await pool.close()
+    return data_url, keys_url, key.token, ",".join(names)
+
+
+async def drop(dsn: str, names: str) -> None:
+    admin = await asyncpg.connect(dsn)
+    try:
+        for name in names.split(","):
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def machine() -> str:
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dsn", default=DEFAULT_DSN)
+    parser.add_argument("--redis", default=DEFAULT_REDIS)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--report", type=Path, default=Path(__file__).with_name("OBSERVABILITY.md"))
+    args = parser.parse_args()
+    data_url, keys_url, token, names = await prepare(args.dsn)
+    log = Path(tempfile.mkstemp(prefix="strongroom-bench-obs-", suffix=".log")[1])
+    base = {
+        "STRONGROOM_ENV": "production",
+        "STRONGROOM_DATABASE_URL": data_url,
+        "STRONGROOM_KEYSTORE_URL": keys_url,
+        "STRONGROOM_REDIS_URL": args.redis,
+        "STRONGROOM_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "STRONGROOM_RATE_LIMIT": "1000000",
+        "STRONGROOM_RATE_BURST": "10000000",
+        "STRONGROOM_LOG_FORMAT": "json",
+    }
+    results: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    try:
+        first = Server({**base, **CONFIGS["off"]}, log)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=first.url, headers=headers) as client:
+            schema = {"fields": {"email": {"type": "email"}, "card": {"type": "card"}}}
+            assert (await client.put("/v1/collections/people", json=schema)).status_code == 201
+            created = await client.post(
+                "/v1/collections/people/records",
+                json={
+                    "subject_id": "b-1",
+                    "data": {"email": "b1@example.com", "card": "4111 1111 1111 1111"},
+                },
+            )
+            assert created.status_code == 201, created.text
+            path = created.headers["location"]
+        first.stop()
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
+        ).encode()
+        for round_ in range(args.rounds):
+            order = list(CONFIGS) if round_ % 2 == 0 else list(reversed(CONFIGS))
+            for name in order:
+                server = Server({**base, **CONFIGS[name]}, log)
+                try:
+                    await load(server.port, request, args.connections, args.warmup)
+                    used = server.cpu_seconds()
+                    done, failed = await load(server.port, request, args.connections, args.seconds)
+                    used = server.cpu_seconds() - used
+                finally:
+                    server.stop()
+                if failed:
+                    raise RuntimeError(f"{failed} requests failed under {name}; see {log}")
+                results[name].append(done / args.seconds)
+                cpu[name].append(used / done * 1e6)
+                print(
+                    f"round {round_ + 1} {name:>14}: {done / args.seconds:8.0f} req/s, "
+                    f"{used / done * 1e6:6.0f} us CPU/request",
+                    flush=True,
+                )
+    finally:
+        await drop(args.dsn, names)
+    report = table(results, cpu, args)
+    print(report)
+    write_report(args.report, report)
+
+
+def table(
+    results: dict[str, list[float]], cpu: dict[str, list[float]], args: argparse.Namespace
+) -> str:
+    """Medians of throughput and of the server's CPU time per request; "paired" is the median
+    over rounds of each run divided by the ``off`` run of the same round (drift cancels)."""
+    baseline = statistics.median(results["off"])
+    cpu_baseline = statistics.median(cpu["off"])
+    lines = [
+        f"- machine: {machine()}",
+        f"- {args.rounds} interleaved rounds, {args.warmup:g} s warm-up + {args.seconds:g} s "
+        f"measured each, {args.connections} keep-alive connections, Granian with 1 worker",
+        "",
+        "| configuration | median req/s | vs off | paired vs off | server CPU µs/request "
+        "| vs off | runs (req/s) |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, runs in results.items():
+        median = statistics.median(runs)
+        paired = statistics.median(r / o for r, o in zip(runs, results["off"], strict=True))
+        cost = statistics.median(cpu[name])
+        runs_text = ", ".join(f"{r:.0f}" for r in runs)
+        lines.append(
+            f"| {name} | {median:.0f} | {(median / baseline - 1) * 100:+.1f} % "
+            f"| {(paired - 1) * 100:+.1f} % | {cost:.0f} "
+            f"| {(cost / cpu_baseline - 1) * 100:+.1f} % | {runs_text} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_report(path: Path, results: str) -> None:
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    text = path.read_text() if path.exists() else f"{start}\n{end}\n"
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    path.write_text(f"{head}{start}\n{results}{end}{tail}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
