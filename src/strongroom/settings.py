@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 PREFIX = "STRONGROOM_"
+N = TypeVar("N", int, float)
 
 DEFAULT_PURPOSES = (
     "support",
@@ -370,26 +371,22 @@ class _Reader:
         return self.integer(name, low, low, high)
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
-        value = self.raw(name)
-        if value is None:
-            return default
-        try:
-            number = int(value)
-        except ValueError:
-            raise SettingsError(f"{PREFIX}{name} must be an integer; got {value!r}") from None
-        if not low <= number <= high:
-            raise SettingsError(f"{PREFIX}{name} must be between {low} and {high}; got {number}")
-        return number
+        return self._ranged(name, default, low, high, int, "an integer")
 
     def number(self, name: str, default: float, low: float, high: float) -> float:
+        return self._ranged(name, default, low, high, float, "a number")
+
+    def _ranged(
+        self, name: str, default: N, low: N, high: N, parse: Callable[[str], N], what: str
+    ) -> N:
         value = self.raw(name)
         if value is None:
             return default
         try:
-            number = float(value)
+            number = parse(value)
         except ValueError:
-            raise SettingsError(f"{PREFIX}{name} must be a number; got {value!r}") from None
-        if not low <= number <= high:
+            raise SettingsError(f"{PREFIX}{name} must be {what}; got {value!r}") from None
+        if not low <= number <= high:  # NaN fails this too
             raise SettingsError(f"{PREFIX}{name} must be between {low} and {high}; got {number}")
         return number
 
