@@ -104,6 +104,16 @@ async def prepare(cluster: Cluster) -> tuple[dict[str, str], str]:
     return env, key.token
 
 
+async def serve(cluster: Cluster, server_factory, workers: int = 1):  # type: ignore[no-untyped-def]
+    """Migrate the cluster, start ``strongroom serve`` on it and create the collection."""
+    env, token = await prepare(cluster)
+    server = server_factory(env, workers=workers)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as client:
+        assert (await client.put("/v1/collections/customers", json=CUSTOMERS)).status_code == 201
+    return server, env, token
+
+
 async def drive(
     base_url: str,
     token: str,
@@ -188,11 +198,7 @@ async def test_sigkill_of_the_service_loses_no_acknowledged_event(
     server_factory,
     load,  # type: ignore[no-untyped-def]
 ) -> None:
-    env, token = await prepare(cluster)
-    server = server_factory(env, workers=2)
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as client:
-        assert (await client.put("/v1/collections/customers", json=CUSTOMERS)).status_code == 201
+    server, env, token = await serve(cluster, server_factory, workers=2)
     start, finish = load
     ledger = Ledger()
     urls: list[str] = []
@@ -214,11 +220,9 @@ async def test_postgres_killed_hard_mid_load(
     server_factory,
     load,  # type: ignore[no-untyped-def]
 ) -> None:
-    env, token = await prepare(cluster)
-    server = server_factory(env)
+    server, _, token = await serve(cluster, server_factory)
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as client:
-        assert (await client.put("/v1/collections/customers", json=CUSTOMERS)).status_code == 201
         start, finish = load
         ledger = Ledger()
         urls: list[str] = []
@@ -263,11 +267,7 @@ async def test_sigterm_mid_load_drains_and_loses_nothing(
     server_factory,  # type: ignore[no-untyped-def]
     load,  # type: ignore[no-untyped-def]
 ) -> None:
-    env, token = await prepare(cluster)
-    server = server_factory(env, workers=2)
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as client:
-        assert (await client.put("/v1/collections/customers", json=CUSTOMERS)).status_code == 201
+    server, _, token = await serve(cluster, server_factory, workers=2)
     start, finish = load
     ledger = Ledger()
     urls: list[str] = []
