@@ -19,6 +19,8 @@ _COLUMNS = (
     "id, tenant_id, collection_id, subject_ref, subject_ct, dek_version, data, version, seq, "
     "created_at, updated_at"
 )
+# The same columns qualified by the alias ``r``, for joins.
+_R_COLUMNS = ", ".join("r." + column.strip() for column in _COLUMNS.split(","))
 
 
 Reseal = Callable[[StoredRecord, CollectionSchema], tuple[dict[str, Any], str, int]]
@@ -157,27 +159,21 @@ class PgRecordRepository:
                 limit,
             )
             return [record_from_row(row) for row in rows]
-        # One index probe per filter, intersected; every filter must match (AND).
-        conditions = []
-        arguments: list[object] = [collection_id, after_seq, limit]
-        for entry in filters:
+        # The first filter drives the index scan; every further filter must match too (AND).
+        first, *rest = filters
+        arguments: list[object] = [collection_id, after_seq, limit, first.field, first.digest]
+        conditions = ""
+        for entry in rest:
             arguments.extend([entry.field, entry.digest])
             f, d = len(arguments) - 1, len(arguments)
-            conditions.append(
-                f"EXISTS (SELECT 1 FROM record_index i WHERE i.record_id = r.id "
+            conditions += (
+                f" AND EXISTS (SELECT 1 FROM record_index i WHERE i.record_id = r.id "
                 f"AND i.collection_id = $1 AND i.field = ${f} AND i.digest = ${d})"
             )
-        first = filters[0]
-        arguments.extend([first.field, first.digest])
-        f0, d0 = len(arguments) - 1, len(arguments)
         rows = await self._pool.fetch(
-            f"""
-            SELECT {", ".join("r." + c.strip() for c in _COLUMNS.split(","))}
-            FROM record_index x JOIN records r ON r.id = x.record_id
-            WHERE x.collection_id = $1 AND x.field = ${f0} AND x.digest = ${d0} AND x.seq > $2
-              AND {" AND ".join(conditions)}
-            ORDER BY x.seq LIMIT $3
-            """,
+            f"SELECT {_R_COLUMNS} FROM record_index x JOIN records r ON r.id = x.record_id "
+            f"WHERE x.collection_id = $1 AND x.field = $4 AND x.digest = $5 AND x.seq > $2"
+            f"{conditions} ORDER BY x.seq LIMIT $3",
             *arguments,
         )
         return [record_from_row(row) for row in rows]
@@ -189,7 +185,7 @@ class PgRecordRepository:
         key version) and write ``event``, in one transaction; returns how many records."""
         async with self._pool.acquire() as connection, connection.transaction():
             rows = await connection.fetch(
-                f"SELECT {', '.join('r.' + c.strip() for c in _COLUMNS.split(','))}, "
+                f"SELECT {_R_COLUMNS}, "
                 "c.name AS collection_name, c.fields AS collection_fields "
                 "FROM records r JOIN collections c ON c.id = r.collection_id "
                 "WHERE r.tenant_id = $1 AND r.subject_ref = $2 ORDER BY r.seq FOR UPDATE OF r",
