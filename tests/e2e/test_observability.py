@@ -171,8 +171,14 @@ async def test_reveal_trace_and_access_line_over_otlp(
     spans: list[Any] = []
     while time.monotonic() < deadline:
         spans = receiver.trace(TRACE_ID)
-        if any(s.name == "audit.flush" for s in spans) and any(
-            s.parent_span_id.hex() == PARENT_ID for s in spans
+        # The export is another trace and may leave in a later batch: wait for it too.
+        exported_span = any(
+            s.name == "GET /v1/subjects/{subject_id}/export" for s in receiver.spans
+        )
+        if (
+            any(s.name == "audit.flush" for s in spans)
+            and any(s.parent_span_id.hex() == PARENT_ID for s in spans)
+            and exported_span
         ):
             break
         await asyncio.sleep(0.2)
