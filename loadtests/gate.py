@@ -143,6 +143,19 @@ def start_service(env: dict[str, str], port: int, log: Path) -> subprocess.Popen
     raise SystemExit(f"the service did not become ready:\n{log.read_text()[-3000:]}")
 
 
+def profile(pid: int, seconds: int, out: Path) -> None:
+    """Sample the service (Granian and its worker) with py-spy for ``seconds``."""
+    spy = Path(sys.executable).with_name("py-spy")
+    subprocess.run(
+        [str(spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking"]
+        + ["--rate", "100", "--duration", str(seconds)]
+        + ["--format", "raw" if out.suffix == ".txt" else "speedscope"]
+        + ["--output", str(out)],
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def summary(stats_csv: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
     with stats_csv.open() as handle:
         rows = list(csv.DictReader(handle))
@@ -171,6 +184,12 @@ def main() -> int:
     )
     parser.add_argument("--p95-ms", type=float, default=200.0)
     parser.add_argument("--p99-ms", type=float, default=500.0)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="record the service with py-spy over the measured window into this file: "
+        "collapsed stacks if it ends in .txt (for flamegraph.pl), else speedscope JSON",
+    )
     args = parser.parse_args()
 
     names, made = asyncio.run(prepare(args.admin_url))
@@ -233,7 +252,11 @@ def main() -> int:
             # measured window covers the last part of the warm-up and the whole duration.
             "--reset-stats",
         ]
-        subprocess.run(command, env=locust_env, cwd=ROOT, check=False)
+        load = subprocess.Popen(command, env=locust_env, cwd=ROOT)
+        if args.profile:
+            time.sleep(args.warmup)
+            profile(service.pid, args.duration, args.profile)
+        load.wait()
     finally:
         service.send_signal(signal.SIGTERM)
         try:

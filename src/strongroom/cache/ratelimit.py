@@ -1,8 +1,16 @@
-"""Per-API-key rate limiting: GCRA in Redis (one atomic script call per request), with a local
-limiter per process when Redis cannot answer, so serving continues in a degraded mode."""
+"""Per-API-key rate limiting: GCRA in Redis shared by every replica, taken in small leases, with a
+local limiter per process when Redis cannot answer, so serving continues in a degraded mode.
+
+A busy key does not cost a Redis round trip per request: the script grants a process up to
+``lease`` requests at once (charged to the key immediately, so replicas together never admit more
+than the limit), and the process spends them locally. Lease sizes start at one and grow while
+leases are used up quickly, up to 5 % of a second's rate and a tenth of the burst; a lease not
+spent within ``_LEASE_SECONDS`` is handed back with the next call. A key at a low rate therefore
+still asks Redis every time, and behaves exactly as plain GCRA."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -13,22 +21,29 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger("strongroom.ratelimit")
 
-# GCRA: the key holds the theoretical arrival time (TAT) in microseconds.
-# KEYS[1] key; ARGV: now_us, emission_interval_us, burst_tolerance_us
+# GCRA: the key holds the theoretical arrival time (TAT) in microseconds. The script first takes
+# back ARGV[5] requests leased earlier and never admitted, then grants up to ARGV[4] at once (as
+# many as the burst has room for), and answers {granted, wait_us, used_us}: granted 0 means
+# refused, wait_us until one would be allowed.
+# KEYS[1] key; ARGV: now_us, emission_interval_us, burst_tolerance_us, wanted, returned
 _GCRA = """
 local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local tolerance = tonumber(ARGV[3])
+local wanted = tonumber(ARGV[4])
+tat = tat - tonumber(ARGV[5]) * interval
 if tat < now then tat = now end
-local allow_at = tat + interval - tolerance
-if allow_at > now then
-  return {0, allow_at - now, tat - now}
+local room = math.floor((now + tolerance - tat) / interval)
+if room < 1 then
+  return {0, tat + interval - tolerance - now, tat - now}
 end
-local new_tat = tat + interval
+local granted = math.min(wanted, room)
+local new_tat = tat + granted * interval
 redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1000)
-return {1, 0, new_tat - now}
+return {granted, 0, new_tat - now}
 """
+_LEASE_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +65,18 @@ class Decision:
         return values
 
 
+@dataclass(slots=True)
+class _Lease:
+    """Requests this process may still admit for a key, granted by Redis until ``expires``;
+    ``refill`` is set while one request asks Redis for more, which the others wait for."""
+
+    left: int = 0
+    expires: float = 0.0
+    size: int = 0
+    used_us: int = 0
+    refill: asyncio.Event | None = None
+
+
 class RateLimiter:
     """``rate`` requests per second per key, with bursts up to ``burst`` requests."""
 
@@ -59,16 +86,39 @@ class RateLimiter:
         self._burst = burst
         self._interval_us = int(1_000_000 / rate)
         self._tolerance_us = self._interval_us * burst  # exactly `burst` requests at once
+        self._max_lease = max(1, min(burst // 10, int(rate * 0.05), 64))
         self._script = redis.register_script(_GCRA)
+        self._leases: dict[str, _Lease] = {}
         self._local: dict[str, float] = {}
         self.degraded = False
 
     async def check(self, key: str) -> Decision:
+        while True:
+            lease = self._leases.get(key)
+            if lease is None:
+                if len(self._leases) > 100_000:  # bound memory: forget idle keys wholesale
+                    self._leases.clear()
+                lease = self._leases[key] = _Lease()
+            if lease.left > 0 and lease.expires > time.monotonic():
+                lease.left -= 1
+                return self._decision(True, 0, lease.used_us, lease.left)
+            if lease.refill is None:
+                return await self._refill(key, lease)
+            await lease.refill.wait()  # then take from what it brought, or ask in turn
+
+    async def _refill(self, key: str, lease: _Lease) -> Decision:
+        if lease.left > 0:  # expired unspent: hand it back and ask for less
+            size, returned = lease.size // 2, lease.left
+        else:  # spent in time (or never had one): ask for more
+            size, returned = lease.size * 2, 0
+        size = max(1, min(size, self._max_lease))
+        lease.left = 0
+        lease.refill = refill = asyncio.Event()
         now_us = int(time.time() * 1_000_000)
         try:
-            allowed, wait_us, used_us = await self._script(
+            granted, wait_us, used_us = await self._script(
                 keys=[f"strongroom:rl:{key}"],
-                args=[now_us, self._interval_us, self._tolerance_us],
+                args=[now_us, self._interval_us, self._tolerance_us, size, returned],
             )
             if self.degraded:
                 log.info("rate limiting is back on Redis")
@@ -78,7 +128,17 @@ class RateLimiter:
                 log.warning("Redis unavailable: rate limiting falls back to this process")
             self.degraded = True
             allowed, wait_us, used_us = self._local_check(key, now_us)
-        return self._decision(bool(allowed), int(wait_us), int(used_us))
+            return self._decision(bool(allowed), int(wait_us), int(used_us), 0)
+        finally:
+            lease.refill = None
+            refill.set()
+        granted, used_us = int(granted), int(used_us)
+        if granted <= 0:
+            lease.size = 0
+            return self._decision(False, int(wait_us), used_us, 0)
+        lease.left, lease.size, lease.used_us = granted - 1, size, used_us
+        lease.expires = time.monotonic() + _LEASE_SECONDS
+        return self._decision(True, 0, used_us, lease.left)
 
     def _local_check(self, key: str, now_us: int) -> tuple[int, int, int]:
         tat = max(self._local.get(key, now_us), now_us)
@@ -90,12 +150,14 @@ class RateLimiter:
         self._local[key] = tat + self._interval_us
         return 1, 0, int(tat + self._interval_us - now_us)
 
-    def _decision(self, allowed: bool, wait_us: int, used_us: int) -> Decision:
+    def _decision(self, allowed: bool, wait_us: int, used_us: int, leased: int) -> Decision:
+        """``used_us`` is the key's TAT ahead of now as Redis last saw it (leases included);
+        ``leased`` what this process still holds of its lease, available to the caller."""
         used = math.ceil(used_us / self._interval_us)
         return Decision(
             allowed=allowed,
             limit=self._burst,
-            remaining=max(0, self._burst - used),
+            remaining=max(0, self._burst - used) + leased,
             reset_seconds=used_us / 1_000_000,
             retry_after=wait_us / 1_000_000,
         )

@@ -51,15 +51,20 @@ class PgKeyStore:
     async def add_subject_key(
         self, tenant_id: str, subject_ref: bytes, dek_version: int, wrapped: WrappedKey
     ) -> tuple[int, WrappedKey]:
-        await self._pool.execute(
+        """Store the key unless that version exists; either way, answer the stored one (a
+        racing writer's key wins, so every record of the subject uses the same key)."""
+        row = await self._pool.fetchrow(
             "INSERT INTO subject_keys (tenant_id, subject_ref, dek_version, kek_version, wrapped) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING "
+            "RETURNING dek_version, kek_version, wrapped",
             uuid.UUID(tenant_id),
             subject_ref,
             dek_version,
             wrapped.kek_version,
             wrapped.blob,
         )
+        if row is not None:
+            return row["dek_version"], WrappedKey(row["kek_version"], bytes(row["wrapped"]))
         stored = await self.get_subject_key(tenant_id, subject_ref, dek_version)
         assert stored is not None
         return stored

@@ -9,8 +9,8 @@ from typing import Any
 
 import asyncpg
 
-from strongroom.audit.events import AuditEvent
-from strongroom.audit.store import DbConnection, insert_event
+from strongroom.audit.events import COLUMNS, AuditEvent
+from strongroom.audit.store import insert_event
 from strongroom.domain.errors import NotFound, PreconditionFailed
 from strongroom.domain.ports import IndexEntry, StoredRecord
 from strongroom.domain.schema import CollectionSchema
@@ -19,6 +19,28 @@ _COLUMNS = (
     "id, tenant_id, collection_id, subject_ref, subject_ct, dek_version, data, version, seq, "
     "created_at, updated_at"
 )
+
+
+def _index_from_stored(fields: int, digests: int) -> str:
+    """A record's blind-index entries, from the row a statement's ``stored`` CTE wrote; the
+    parameters ``fields`` and ``digests`` are parallel arrays of field names and digests."""
+    return f"""
+        INSERT INTO record_index (record_id, collection_id, field, digest, seq)
+        SELECT stored.id, stored.collection_id, entry.field, entry.digest, stored.seq
+        FROM stored, unnest(${fields}::text[], ${digests}::bytea[]) AS entry (field, digest)
+        ON CONFLICT (record_id, field) DO UPDATE SET digest = EXCLUDED.digest"""
+
+
+def _event_from_stored(first: int) -> str:
+    """A mutation's audit event, written only if the statement's ``stored`` CTE wrote a row;
+    its values are the parameters from ``first`` on, in the order of ``COLUMNS``."""
+    values = ", ".join(f"${n}" for n in range(first, first + len(COLUMNS)))
+    return (
+        f"INSERT INTO audit_events ({', '.join(COLUMNS)}) "
+        f"SELECT {values} FROM stored ON CONFLICT (id) DO NOTHING"
+    )
+
+
 # The same columns qualified by the alias ``r``, for joins.
 _R_COLUMNS = ", ".join("r." + column.strip() for column in _COLUMNS.split(","))
 
@@ -33,29 +55,38 @@ class PgRecordRepository:
     async def insert(
         self, record: StoredRecord, index: Sequence[IndexEntry], event: AuditEvent
     ) -> StoredRecord:
-        async with self._pool.acquire() as connection, connection.transaction():
-            row = await connection.fetchrow(
-                f"""
+        # One statement, so one round trip and its own transaction: the record, its index
+        # entries and its audit event are written together or not at all.
+        fields, digests = _index_arrays(index)
+        row = await self._pool.fetchrow(
+            f"""
+            WITH stored AS (
                 INSERT INTO records (id, tenant_id, collection_id, subject_ref, subject_ct,
                                      dek_version, data, version, created_at, updated_at)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
                 RETURNING {_COLUMNS}
-                """,
-                uuid.UUID(record.id),
-                uuid.UUID(record.tenant_id),
-                record.collection_id,
-                record.subject_ref,
-                record.subject_ct,
-                record.dek_version,
-                record.data,
-                record.version,
-                record.created_at,
+            ), indexed AS (
+                {_index_from_stored(10, 11)}
+            ), audited AS (
+                {_event_from_stored(12)}
             )
-            assert row is not None
-            stored = record_from_row(row)
-            await _write_index(connection, stored, index)
-            await insert_event(connection, event)
-        return stored
+            SELECT {_COLUMNS} FROM stored
+            """,
+            uuid.UUID(record.id),
+            uuid.UUID(record.tenant_id),
+            record.collection_id,
+            record.subject_ref,
+            record.subject_ct,
+            record.dek_version,
+            record.data,
+            record.version,
+            record.created_at,
+            fields,
+            digests,
+            *event.as_row(),
+        )
+        assert row is not None
+        return record_from_row(row)
 
     async def get(self, tenant_id: str, collection_id: int, record_id: str) -> StoredRecord | None:
         row = await self._pool.fetchrow(
@@ -75,43 +106,54 @@ class PgRecordRepository:
         removed_index: Sequence[str],
         event: AuditEvent,
     ) -> StoredRecord:
-        async with self._pool.acquire() as connection, connection.transaction():
-            current = await connection.fetchval(
-                "SELECT version FROM records WHERE id = $1 AND tenant_id = $2 "
-                "AND collection_id = $3 FOR UPDATE",
+        # The record was read at ``record.version - 1``: the update applies only if nobody
+        # changed it since (and the client's If-Match agrees). One statement, one round trip;
+        # the index entries and the audit event are written only when the row was.
+        previous = record.version - 1
+        row = None
+        if expected_version is None or expected_version == previous:
+            fields, digests = _index_arrays(index)
+            row = await self._pool.fetchrow(
+                f"""
+                WITH stored AS (
+                    UPDATE records SET data = $4, version = $5, updated_at = $6
+                    WHERE id = $1 AND tenant_id = $2 AND collection_id = $3 AND version = $5 - 1
+                    RETURNING {_COLUMNS}
+                ), unindexed AS (
+                    DELETE FROM record_index
+                    WHERE record_id = $1 AND field = ANY($7::text[])
+                      AND EXISTS (SELECT 1 FROM stored)
+                ), indexed AS (
+                    {_index_from_stored(8, 9)}
+                ), audited AS (
+                    {_event_from_stored(10)}
+                )
+                SELECT {_COLUMNS} FROM stored
+                """,
                 uuid.UUID(record.id),
                 uuid.UUID(record.tenant_id),
                 record.collection_id,
-            )
-            if current is None:
-                raise NotFound("no such record in this collection")
-            # The record was read before this transaction: refuse if anyone changed it since,
-            # and honour the client's If-Match.
-            if current != record.version - 1 or (
-                expected_version is not None and current != expected_version
-            ):
-                raise PreconditionFailed(
-                    f"the record is at version {current}; reload it and apply the change again"
-                )
-            row = await connection.fetchrow(
-                f"UPDATE records SET data = $2, version = $3, updated_at = $4 WHERE id = $1 "
-                f"RETURNING {_COLUMNS}",
-                uuid.UUID(record.id),
                 record.data,
                 record.version,
                 record.updated_at,
+                list(removed_index),
+                fields,
+                digests,
+                *event.as_row(),
             )
-            assert row is not None
-            stored = record_from_row(row)
-            if removed_index:
-                await connection.execute(
-                    "DELETE FROM record_index WHERE record_id = $1 AND field = ANY($2::text[])",
-                    uuid.UUID(record.id),
-                    list(removed_index),
-                )
-            await _write_index(connection, stored, index)
-            await insert_event(connection, event)
-        return stored
+        if row is not None:
+            return record_from_row(row)
+        current = await self._pool.fetchval(
+            "SELECT version FROM records WHERE id = $1 AND tenant_id = $2 AND collection_id = $3",
+            uuid.UUID(record.id),
+            uuid.UUID(record.tenant_id),
+            record.collection_id,
+        )
+        if current is None:
+            raise NotFound("no such record in this collection")
+        raise PreconditionFailed(
+            f"the record is at version {current}; reload it and apply the change again"
+        )
 
     async def delete(
         self,
@@ -216,20 +258,8 @@ class PgRecordRepository:
         return {row["dek_version"] for row in rows}
 
 
-async def _write_index(
-    connection: DbConnection, record: StoredRecord, index: Sequence[IndexEntry]
-) -> None:
-    if not index:
-        return
-    await connection.executemany(
-        "INSERT INTO record_index (record_id, collection_id, field, digest, seq) "
-        "VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT (record_id, field) DO UPDATE SET digest = EXCLUDED.digest",
-        [
-            (uuid.UUID(record.id), record.collection_id, entry.field, entry.digest, record.seq)
-            for entry in index
-        ],
-    )
+def _index_arrays(index: Sequence[IndexEntry]) -> tuple[list[str], list[bytes]]:
+    return [entry.field for entry in index], [entry.digest for entry in index]
 
 
 def record_from_row(row: asyncpg.Record) -> StoredRecord:
