@@ -147,10 +147,12 @@ def profile(pid: int, seconds: int, out: Path) -> None:
     """Sample the service (Granian and its worker) with py-spy for ``seconds``."""
     spy = Path(sys.executable).with_name("py-spy")
     subprocess.run(
-        [str(spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking"]
-        + ["--rate", "100", "--duration", str(seconds)]
-        + ["--format", "raw" if out.suffix == ".txt" else "speedscope"]
-        + ["--output", str(out)],
+        [
+            *(str(spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking"),
+            *("--rate", "100", "--duration", str(seconds)),
+            *("--format", "raw" if out.suffix == ".txt" else "speedscope"),
+            *("--output", str(out)),
+        ],
         check=False,
         stdout=subprocess.DEVNULL,
     )

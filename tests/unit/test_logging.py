@@ -11,6 +11,8 @@ import pytest
 
 from strongroom.http.context import request_id_var
 from strongroom.observability.logging import configure_logging
+from strongroom.observability.middleware import ObserveMiddleware, client_network
+from strongroom.observability.tracing import drops_every_root
 
 PLANTED = [
     "jane.doe@example.com",
@@ -84,3 +86,57 @@ def test_unformattable_messages_still_log(captured: io.StringIO) -> None:
     output = captured.getvalue()
     assert "unformattable" in output
     assert PLANTED[0] not in output
+
+
+class _Request:
+    def __init__(self, request_id: str | None, client_ip: str) -> None:
+        self.request_id = request_id
+        self.client_ip = client_ip
+
+
+def test_access_lines_are_safe_and_alike_in_both_formats(captured: io.StringIO) -> None:
+    # A caller may choose its request id: digits that form a card number are redacted too.
+    request = _Request("4111111111111111", "203.0.113.77")
+    ObserveMiddleware._access_line(request, "GET", "/v1/x/{id}", 200, 0.0015, 42)  # type: ignore[arg-type]
+    text = captured.getvalue()
+    assert "4111111111111111" not in text
+    assert "203.0.113.77" not in text
+    assert "203.0.113.0/24" in text
+    assert "GET /v1/x/{id} 200" in text
+    if text.startswith("{"):
+        line = orjson.loads(text)
+        assert line["logger"] == "strongroom.access"
+        assert (line["method"], line["route"], line["status"], line["bytes"]) == (
+            "GET",
+            "/v1/x/{id}",
+            200,
+            42,
+        )
+        assert line["duration_ms"] == 1.5
+        assert line["request_id"] == "[CARD]"
+        assert line["time"].endswith("+00:00")
+        assert len(line["time"]) == 29
+
+
+@pytest.mark.parametrize(
+    ("address", "network"),
+    [
+        ("203.0.113.77", "203.0.113.0/24"),
+        ("2001:db8:1234:5678::1", "2001:db8:1234::/48"),
+        ("::ffff:10.1.2.3", "10.1.2.0/24"),
+        ("not an address", "unknown"),
+    ],
+)
+def test_the_client_is_logged_as_its_network(address: str, network: str) -> None:
+    assert client_network(address) == network
+
+
+def test_only_samplers_that_drop_every_root_skip_the_server_span() -> None:
+    from opentelemetry.sdk.trace import sampling
+
+    assert drops_every_root(sampling.ParentBased(sampling.TraceIdRatioBased(0)))
+    assert drops_every_root(sampling.ALWAYS_OFF)
+    assert drops_every_root(sampling.ParentBased(sampling.ALWAYS_OFF))
+    assert not drops_every_root(sampling.ParentBased(sampling.TraceIdRatioBased(0.01)))
+    assert not drops_every_root(sampling.ParentBased(sampling.ALWAYS_ON))
+    assert not drops_every_root(sampling.TraceIdRatioBased(1.0))

@@ -13,6 +13,7 @@ from blacksheep.middlewares import MiddlewareCategory
 from strongroom import __version__, privacy
 from strongroom.observability.audit import observed_sink
 from strongroom.observability.middleware import ObserveMiddleware, TracingMiddleware
+from strongroom.observability.tracing import drops_every_root
 
 if TYPE_CHECKING:
     import asyncpg
@@ -113,7 +114,9 @@ class Observability:
             )
         if self.tracing is not None:
             application.middlewares.append(
-                TracingMiddleware(self.tracing.tracer),
+                TracingMiddleware(
+                    self.tracing.tracer, drops_every_root(self.tracing.provider.sampler)
+                ),
                 MiddlewareCategory.INIT,
                 _TRACING_PRIORITY,
             )

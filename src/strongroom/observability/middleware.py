@@ -8,12 +8,17 @@ never the query string. Each is installed only when it has something to do.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from blacksheep import Request, Response
+
+from strongroom import privacy
+from strongroom.observability.logging import write_access
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
@@ -29,6 +34,20 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 # own transaction, not through the group-commit writer.
 _ERASURE = ("DELETE", "/v1/subjects/{subject_id}")
 _ERASURE_OUTCOMES = {200: "erased", 409: "refused"}
+
+
+@functools.lru_cache(maxsize=4096)
+def client_network(address: str) -> str:
+    """The client's network for the access line, not its address (an IP address is personal
+    data): IPv4 to /24 and IPv6 to /48, as analytics tools anonymise them."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
 def _route(request: Request) -> str:
@@ -74,27 +93,32 @@ class ObserveMiddleware:
                 active.dec()
                 self._record(request, method, route, status, elapsed, sent)
             if self._access and access_log.isEnabledFor(logging.INFO):
-                # makeRecord + handle: ``info()`` would also walk the stack to find the caller.
-                access_log.handle(
-                    access_log.makeRecord(
-                        _ACCESS,
-                        logging.INFO,
-                        _ACCESS,
-                        0,
-                        "%s %s %d",
-                        (method, route, status),
-                        None,
-                        extra={
-                            "request_id": getattr(request, "request_id", None),
-                            "method": method,
-                            "route": route,
-                            "status": status,
-                            "duration_ms": round(elapsed * 1000, 3),
-                            "bytes": sent,
-                            "client": request.client_ip,
-                        },
-                    )
-                )
+                self._access_line(request, method, route, status, elapsed, sent)
+
+    @staticmethod
+    def _access_line(
+        request: Request, method: str, route: str, status: int, elapsed: float, sent: int
+    ) -> None:
+        request_id = getattr(request, "request_id", None)
+        message = f"{method} {route} {status}"
+        access = {
+            # A caller's request id is checked for its characters only: it could be digits.
+            "request_id": privacy.redact_text(request_id) if request_id else None,
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 3),
+            "bytes": sent,
+            "client": client_network(request.client_ip),
+        }
+        if write_access(_ACCESS, message, access):
+            return
+        # makeRecord + handle: ``info()`` would also walk the stack to find the caller.
+        access_log.handle(
+            access_log.makeRecord(
+                _ACCESS, logging.INFO, _ACCESS, 0, message, (), None, extra={"_access": access}
+            )
+        )
 
     def _record(
         self, request: Request, method: str, route: str, status: int, elapsed: float, sent: int
@@ -126,9 +150,9 @@ class TracingMiddleware:
     """A server span named ``METHOD /route/{template}``, child of an incoming ``traceparent``;
     the response carries ``traceresponse`` with the trace and span ids."""
 
-    def __init__(self, tracer: Tracer) -> None:
+    def __init__(self, tracer: Tracer, roots_dropped: bool = False) -> None:
         from opentelemetry import context, propagate, trace
-        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
         self._tracer = tracer
@@ -143,8 +167,24 @@ class TracingMiddleware:
         # The key the instrumentations check first: an unsampled request creates no child
         # spans at all (the parent-based sampler would drop every one of them anyway).
         self._suppress = _SUPPRESS_INSTRUMENTATION_KEY
+        # When the sampler drops every trace that starts here (sampling at 0 %), a request that
+        # brings no trace context gets no span: only the suppression, set up once. Tracing on
+        # but unsampled then costs about nothing.
+        self._roots_dropped = roots_dropped
+        self._suppressed = context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, Context())
+        self._context_headers = tuple(
+            name.encode("latin-1") for name in propagate.get_global_textmap().fields
+        )
 
     async def __call__(self, request: Request, handler: Handler) -> Response:
+        if self._roots_dropped and not any(
+            request.get_first_header(name) is not None for name in self._context_headers
+        ):
+            token = self._attach(self._suppressed)
+            try:
+                return await handler(request)
+            finally:
+                self._detach(token)
         method = request.method if request.method in _METHODS else "_OTHER"
         route = _route(request)
         parent = self._extract(request, getter=self._getter)  # type: ignore[arg-type]  # duck-typed Getter

@@ -115,6 +115,20 @@ def span(name: str, **attributes: str | int | float | bool) -> AbstractContextMa
     return tracing.tracer.start_as_current_span(name, attributes=attributes)
 
 
+def drops_every_root(sampler: Any) -> bool:
+    """True when ``sampler`` never samples a trace that starts here (``always_off``, a ratio of
+    0, or parent-based on either): requests without an incoming trace context can then skip
+    the span altogether. False whenever that cannot be told, which only costs the fast path."""
+    from opentelemetry.sdk.trace import sampling
+
+    root = getattr(sampler, "_root", None) if isinstance(sampler, sampling.ParentBased) else sampler
+    if isinstance(root, sampling.StaticSampler):
+        return root is sampling.ALWAYS_OFF
+    if isinstance(root, sampling.TraceIdRatioBased):
+        return root.rate <= 0
+    return False
+
+
 def current_ids() -> tuple[str, str] | None:
     """The current trace id and span id in hex, or None (no tracing, or outside a span)."""
     if _active is None:

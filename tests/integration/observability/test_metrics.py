@@ -112,8 +112,8 @@ async def test_reveal_feeds_business_audit_crypto_and_database_metrics(
         labels["operation"] for labels in after.labels("db_client_operation_duration_seconds_count")
     }
     assert operations <= {*SQL_OPERATIONS, "OTHER"}
-    # Every API call checks its key's rate in Redis.
-    assert grew("strongroom_redis_command_duration_seconds_count", outcome="ok") >= 2
+    # The API key's rate is checked in Redis (a lease at a time, so at least once).
+    assert grew("strongroom_redis_command_duration_seconds_count", outcome="ok") >= 1
     # No value and no subject id ever appears in a label.
     assert "jane.doe2" not in after.text
     assert "m-2" not in after.text
