@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
+import re
 import struct
 
 from cryptography.exceptions import InvalidTag
@@ -44,17 +46,35 @@ ENVELOPE_OVERHEAD = _BODY_START + _TAG_BYTES
 """Bytes an envelope adds to its plaintext (33)."""
 
 
+_LENGTH = struct.Struct(">I")
+_VERSION_LENGTH = _LENGTH.pack(4)
+
+
 def field_aad(
     tenant_id: str, collection: str, record_id: str, field: str, dek_version: int
 ) -> bytes:
-    """Associated data binding a field value to where it belongs and the key version."""
+    """Associated data binding a field value to where it belongs and the key version:
+    ``encode_parts(b"strongroom/field/v1", tenant, collection, record, field, version)``."""
+    name = text_bytes(field)
+    return b"".join(
+        (
+            _record_aad(tenant_id, collection, record_id),
+            _LENGTH.pack(len(name)),
+            name,
+            _VERSION_LENGTH,
+            u32(dek_version, "dek_version"),
+        )
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _record_aad(tenant_id: str, collection: str, record_id: str) -> bytes:
+    """The parts every field of a record shares (a record's fields are sealed together)."""
     return encode_parts(
         b"strongroom/field/v1",
         text_bytes(tenant_id),
         text_bytes(collection),
         text_bytes(record_id),
-        text_bytes(field),
-        u32(dek_version, "dek_version"),
     )
 
 
@@ -134,14 +154,26 @@ def envelope_to_text(envelope: bytes) -> str:
     return base64.urlsafe_b64encode(envelope).rstrip(b"=").decode("ascii")
 
 
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+_DIGIT_VALUES = {
+    c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+}
+# Unpadded base64 of n bytes ends, for n % 3 == 1 / 2, in a digit whose low 4 / 2 bits carry no
+# data: the canonical encoding sets them to zero.
+_UNUSED_BITS = {2: 0x0F, 3: 0x03}
+
+
 def envelope_from_text(text: str) -> bytes:
-    """Inverse of `envelope_to_text`; anything but its exact output raises `IntegrityError`."""
-    if not text.isascii() or len(text) % 4 == 1:
+    """Inverse of `envelope_to_text`; anything but its exact output raises `IntegrityError`
+    (other alphabets, padding, whitespace, a non-zero unused tail bit)."""
+    tail = len(text) % 4
+    if (
+        tail == 1
+        or not _BASE64URL.fullmatch(text)
+        or (tail and _DIGIT_VALUES[text[-1]] & _UNUSED_BITS[tail])
+    ):
         raise IntegrityError("envelope text is not unpadded base64url")
     try:
-        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError):
+        return base64.urlsafe_b64decode(text + "=" * (-tail % 4))
+    except (binascii.Error, ValueError):  # not expected after the checks above
         raise IntegrityError("envelope text is not unpadded base64url") from None
-    if envelope_to_text(raw) != text:  # rejects '+', '/', padding and non-canonical tail bits
-        raise IntegrityError("envelope text is not unpadded base64url")
-    return raw

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 
 import pytest
@@ -18,6 +19,7 @@ from strongroom.crypto import (
     envelope_to_text,
     field_aad,
 )
+from strongroom.crypto._encoding import encode_parts
 from strongroom.crypto.envelope import ENVELOPE_OVERHEAD
 
 PLACE = ("tenant-a", "customers", "rec-1", "email", 3)
@@ -235,3 +237,28 @@ def test_property_round_trip(plaintext: bytes, aad: bytes) -> None:
 @given(data=st.binary(max_size=200))
 def test_property_text_round_trip(data: bytes) -> None:
     assert envelope_from_text(envelope_to_text(data)) == data
+
+
+@given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/= \n"))
+def test_only_the_canonical_text_of_some_bytes_decodes(text: str) -> None:
+    try:
+        raw = envelope_from_text(text)
+    except IntegrityError:
+        # Refused: then no bytes have this exact canonical text.
+        padded = text + "=" * (-len(text) % 4)
+        with contextlib.suppress(ValueError):  # binascii.Error: not base64 at all
+            assert envelope_to_text(base64.urlsafe_b64decode(padded)) != text
+    else:
+        assert envelope_to_text(raw) == text
+
+
+@given(st.text(), st.text(), st.text(), st.text(), st.integers(1, 2**32 - 1))
+def test_field_aad_is_the_length_prefixed_parts(
+    tenant: str, collection: str, record: str, field: str, version: int
+) -> None:
+    expected = encode_parts(
+        b"strongroom/field/v1",
+        *(part.encode("utf-8", "surrogatepass") for part in (tenant, collection, record, field)),
+        version.to_bytes(4, "big"),
+    )
+    assert field_aad(tenant, collection, record, field, version) == expected
