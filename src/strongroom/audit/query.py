@@ -210,12 +210,21 @@ async def search(
     return [event_json(row) for row in rows], cursor
 
 
+EXPORT_IDLE_SECONDS = 300
+
+
 async def stream_export(
     pool: asyncpg.Pool, where: EventFilter, fmt: str, batch: int = 2_000
 ) -> AsyncIterator[bytes]:
-    """Oldest first, read through a server-side cursor so memory stays flat at any size."""
+    """Oldest first, read through a server-side cursor so memory stays flat at any size.
+
+    The cursor's transaction waits while a slow client drains what was sent: it may idle up to
+    :data:`EXPORT_IDLE_SECONDS` between fetches (the pool's limit is meant for requests)."""
     clause, arguments = where.where()
     async with pool.acquire() as connection, connection.transaction(readonly=True):
+        await connection.execute(
+            f"SET LOCAL idle_in_transaction_session_timeout = '{EXPORT_IDLE_SECONDS}s'"
+        )
         if fmt == "csv":
             yield _csv_line(CSV_COLUMNS)
         cursor = connection.cursor(

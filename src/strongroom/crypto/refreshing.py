@@ -111,6 +111,8 @@ def _parse_secret(data: dict[str, Any], where: str) -> MasterKeys:
 class RefreshingKeyWrapper:
     """`KeyWrapper` over master keys that its source may replace (see the module docstring)."""
 
+    remote = False  # the keys are fetched now and then; wrapping itself is local
+
     def __init__(
         self,
         keys: MasterKeys,

@@ -97,6 +97,8 @@ class _KeyInfo:
 class TransitKeyWrapper:
     """`KeyWrapper` whose master key is a Vault Transit key: Vault wraps and unwraps."""
 
+    remote = True
+
     def __init__(
         self, client: VaultClient, mount: str = "transit", key: str = "strongroom", *, ttl: float
     ) -> None:

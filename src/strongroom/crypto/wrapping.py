@@ -51,6 +51,9 @@ class KeyWrapper(Protocol):
     the blob or the associated data does not authenticate.
     """
 
+    remote: bool
+    """True when wrapping is a network call (Vault Transit), not microseconds of local work."""
+
     @property
     def active_version(self) -> int:
         """The master key version used by `wrap`."""
@@ -93,6 +96,7 @@ class LocalKeyWrapper:
     """
 
     __slots__ = ("_active", "_ciphers")
+    remote = False
 
     def __init__(self, keys: MasterKeys) -> None:
         self._ciphers = {version: AESGCM(key) for version, key in keys.keys.items()}

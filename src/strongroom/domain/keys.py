@@ -71,16 +71,27 @@ class KeyService:
         cached = self._cache.get((tenant_id, subject_ref, dek_version))
         if cached is not None:
             return cached
-        found = await self._store.get_subject_key(tenant_id, subject_ref, dek_version)
         aad = subject_key_aad(tenant_id, subject_ref)
-        if found is None:
-            if not create or dek_version is not None:
-                raise NotFound("no key for this subject")
+        if create and dek_version is None and not self._wrapper.remote:
+            # Look up or create in one statement, with a key made ready in case it is new
+            # (microseconds of work, against a round trip to the key store).
             dek = os.urandom(_KEY_BYTES)
-            wrapped = await self._call(self._wrapper.wrap(dek, aad))
-            found = await self._store.add_subject_key(tenant_id, subject_ref, 1, wrapped)
-        version, wrapped = found
-        cipher = FieldCipher(await self._unwrap(wrapped, aad), version)
+            ours = await self._call(self._wrapper.wrap(dek, aad))
+            version, wrapped = await self._store.newest_or_add_subject_key(
+                tenant_id, subject_ref, ours
+            )
+            if wrapped != ours:
+                dek = await self._unwrap(wrapped, aad)
+        else:
+            found = await self._store.get_subject_key(tenant_id, subject_ref, dek_version)
+            if found is None:
+                if not create or dek_version is not None:
+                    raise NotFound("no key for this subject")
+                wrapped = await self._call(self._wrapper.wrap(os.urandom(_KEY_BYTES), aad))
+                found = await self._store.add_subject_key(tenant_id, subject_ref, 1, wrapped)
+            version, wrapped = found
+            dek = await self._unwrap(wrapped, aad)
+        cipher = FieldCipher(dek, version)
         self._cache.put((tenant_id, subject_ref, version), cipher)
         if dek_version is None:
             self._cache.put((tenant_id, subject_ref, None), cipher)

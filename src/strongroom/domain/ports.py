@@ -128,6 +128,13 @@ class KeyStore(Protocol):
         """Store unless one exists; return the stored key (the winner of a race)."""
         ...
 
+    async def newest_or_add_subject_key(
+        self, tenant_id: str, subject_ref: bytes, wrapped: WrappedKey
+    ) -> tuple[int, WrappedKey]:
+        """The subject's newest key; when it has none, ``wrapped`` stored as version 1 (or the
+        key a racing writer stored first)."""
+        ...
+
     async def delete_subject_keys_below(
         self, tenant_id: str, subject_ref: bytes, dek_version: int
     ) -> int:

@@ -69,6 +69,36 @@ class PgKeyStore:
         assert stored is not None
         return stored
 
+    async def newest_or_add_subject_key(
+        self, tenant_id: str, subject_ref: bytes, wrapped: WrappedKey
+    ) -> tuple[int, WrappedKey]:
+        # One round trip for the common case of a record's first write for a subject.
+        row = await self._pool.fetchrow(
+            """
+            WITH newest AS (
+                SELECT dek_version, kek_version, wrapped FROM subject_keys
+                WHERE tenant_id = $1 AND subject_ref = $2
+                ORDER BY dek_version DESC LIMIT 1
+            ), added AS (
+                INSERT INTO subject_keys (tenant_id, subject_ref, dek_version, kek_version, wrapped)
+                SELECT $1, $2, 1, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM newest)
+                ON CONFLICT DO NOTHING
+                RETURNING dek_version, kek_version, wrapped
+            )
+            SELECT * FROM newest UNION ALL SELECT * FROM added
+            """,
+            uuid.UUID(tenant_id),
+            subject_ref,
+            wrapped.kek_version,
+            wrapped.blob,
+        )
+        if row is not None:
+            return row["dek_version"], WrappedKey(row["kek_version"], bytes(row["wrapped"]))
+        # A racing writer stored version 1 after this statement's snapshot: read it.
+        stored = await self.get_subject_key(tenant_id, subject_ref, None)
+        assert stored is not None
+        return stored
+
     async def delete_subject_keys(self, tenant_id: str, subject_ref: bytes) -> int:
         """Crypto-shredding: destroy every version of the subject's wrapped data key."""
         status = await self._pool.execute(
