@@ -5,6 +5,7 @@
     python3 dev.py test       run the whole test suite
     python3 dev.py check      ruff (lint + format) and mypy
     python3 dev.py bench      the privacy micro-benchmarks
+    python3 dev.py gate       the load gate (loadtests/gate.py: Locust against a real service)
 
 Each creates ``.venv`` on first use and installs the project into it (compiling the native
 hot path); it reinstalls only when pyproject.toml, setup.py or the native sources change.
@@ -28,8 +29,8 @@ PYTHON = BIN / "python"
 STAMP = VENV / ".strongroom-install"
 
 
-def _inputs_digest(extras: str) -> str:
-    digest = hashlib.sha256(extras.encode())
+def _inputs_digest() -> str:
+    digest = hashlib.sha256()
     files = [ROOT / "pyproject.toml", ROOT / "setup.py", *sorted((ROOT / "native").glob("*.p*"))]
     for path in files:
         if path.exists():
@@ -44,9 +45,18 @@ def ensure_installed(extras: str) -> None:
     if not PYTHON.exists():
         print("creating .venv ...", file=sys.stderr)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    wanted = _inputs_digest(extras)
-    if STAMP.exists() and STAMP.read_text() == wanted:
-        return
+    # The stamp holds the inputs' digest and the extras installed: a command needing fewer
+    # extras than the last install (``check`` after ``gate``) does not reinstall.
+    digest = _inputs_digest()
+    wanted = set(extras.split(","))
+    if STAMP.exists():
+        stamped_digest, _, stamped_extras = STAMP.read_text().partition("\n")
+        if stamped_digest == digest:
+            installed = set(filter(None, stamped_extras.split(",")))
+            if wanted <= installed:
+                return
+            wanted |= installed  # keep what an earlier command installed
+    extras = ",".join(sorted(wanted))
     print(
         f"installing strongroom[{extras}] into .venv (first run takes a minute) ...",
         file=sys.stderr,
@@ -56,11 +66,11 @@ def ensure_installed(extras: str) -> None:
     subprocess.run(
         [str(PYTHON), "-m", "pip", "install", *quiet, "-e", f".[{extras}]"], check=True, cwd=ROOT
     )
-    STAMP.write_text(wanted)
+    STAMP.write_text(f"{digest}\n{extras}")
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"serve", "test", "check", "bench"}:
+    if not argv or argv[0] not in {"serve", "test", "check", "bench", "gate"}:
         print(__doc__, file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
@@ -78,6 +88,9 @@ def main(argv: list[str]) -> int:
             [str(BIN / "mypy")],
         ]
         return max(subprocess.call(step, cwd=ROOT) for step in steps)
+    if command == "gate":
+        ensure_installed("dev,load")
+        return subprocess.call([str(PYTHON), "loadtests/gate.py", *rest], cwd=ROOT)
     ensure_installed("dev,bench")
     return subprocess.call([str(PYTHON), "benchmarks/bench_privacy.py", *rest], cwd=ROOT)
 

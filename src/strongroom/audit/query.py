@@ -211,6 +211,7 @@ async def search(
 
 
 EXPORT_IDLE_SECONDS = 300
+EXPORT_FETCH_SECONDS = 60
 
 
 async def stream_export(
@@ -218,17 +219,23 @@ async def stream_export(
 ) -> AsyncIterator[bytes]:
     """Oldest first, read through a server-side cursor so memory stays flat at any size.
 
-    The cursor's transaction waits while a slow client drains what was sent: it may idle up to
-    :data:`EXPORT_IDLE_SECONDS` between fetches (the pool's limit is meant for requests)."""
+    The pool's limits are meant for requests, not for a bulk read: the cursor's transaction may
+    idle up to :data:`EXPORT_IDLE_SECONDS` while a slow client drains what was sent, and one
+    fetch may take up to :data:`EXPORT_FETCH_SECONDS` (a narrow filter over a long trail scans
+    many rows to find a batch)."""
     clause, arguments = where.where()
     async with pool.acquire() as connection, connection.transaction(readonly=True):
         await connection.execute(
-            f"SET LOCAL idle_in_transaction_session_timeout = '{EXPORT_IDLE_SECONDS}s'"
+            f"SET LOCAL idle_in_transaction_session_timeout = '{EXPORT_IDLE_SECONDS}s'; "
+            f"SET LOCAL statement_timeout = '{EXPORT_FETCH_SECONDS}s'"
         )
         if fmt == "csv":
             yield _csv_line(CSV_COLUMNS)
         cursor = connection.cursor(
-            f"{_SELECT} WHERE {clause} ORDER BY seq", *arguments, prefetch=batch
+            f"{_SELECT} WHERE {clause} ORDER BY seq",
+            *arguments,
+            prefetch=batch,
+            timeout=EXPORT_FETCH_SECONDS,
         )
         chunk: list[bytes] = []
         async for row in cursor:
