@@ -257,10 +257,6 @@ class Server:
             self.log.unlink(missing_ok=True)
 
 
-def free_port() -> int:
-    return gate.free_port()
-
-
 # -- the bench: databases, servers, requests -----------------------------------------------------
 
 
@@ -288,6 +284,7 @@ class Bench:
     workdir: Path
     master_key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
     databases: list[str] = field(default_factory=list)  # every database created, to drop
+    template: list[str] = field(default_factory=list)  # the seeded data and key-store databases
     tokens: dict[str, str] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     _copies: itertools.count[int] = field(default_factory=itertools.count)
@@ -350,7 +347,7 @@ class Bench:
         return server
 
     def _strongroom_on(self, names: list[str], workers: int, interval: float = 1.0) -> Server:
-        port = free_port()
+        port = gate.free_port()
         metrics = self.workdir / f"metrics-{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("STRONGROOM_", "OTEL_"))}
         env.update(
@@ -384,7 +381,7 @@ class Bench:
 
     def hello(self) -> Server:
         """hello_asgi on Granian, launched exactly as ``strongroom serve`` launches Granian."""
-        port = free_port()
+        port = gate.free_port()
         argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory"]
         argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
         argv.append("hello_asgi:create_app")
@@ -392,7 +389,7 @@ class Bench:
 
     def openbao(self) -> tuple[Server, str]:
         """A dev OpenBao with a file audit device and transit key ``fields``; (server, token)."""
-        port = free_port()
+        port = gate.free_port()
         token = secrets.token_hex(16)
         home = Path(tempfile.mkdtemp(prefix="openbao-", dir=self.workdir))
         config = home / "audit.hcl"
@@ -881,12 +878,12 @@ def render(results: dict[str, Any]) -> str:
         f"- Python {info['python']}; {info['libraries']}",
         f"- {info['postgres']}; {info['redis']}; {info['openbao']}",
         "",
-        "Rerun everything (about 35 minutes):",
+        "Rerun everything (defaults: `--runs 3 --soak-minutes 10`):",
         "",
-        "    .venv/bin/python benchmarks/suite.py --runs 3 --soak-minutes 10",
+        "    .venv/bin/python benchmarks/suite.py",
         "",
-        f"These figures: `{results['command']}` (last invocation; each section says when it "
-        "was measured).",
+        f"Last invocation: `{results['command']}`, {results['elapsed_s'] / 60:.0f} min; each "
+        "section below says when it was measured.",
         "",
     ]
     base = ceiling_us(results)
@@ -1027,11 +1024,20 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _log_tick(value: float, _: object) -> str:
+    """Plain numbers on a log axis, at 1, 2 and 5 of each decade only."""
+    if value <= 0:
+        return ""
+    leading = round(value / 10 ** math.floor(math.log10(value)))
+    return f"{value:g}" if leading in (1, 2, 5) else ""
+
+
 def charts(results: dict[str, Any]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     sections = results["sections"]
     CHARTS.mkdir(exist_ok=True)
@@ -1052,6 +1058,8 @@ def charts(results: dict[str, Any]) -> None:
                     s=12,
                 )
         latency.set_yscale("log")
+        latency.yaxis.set_major_formatter(FuncFormatter(_log_tick))
+        latency.yaxis.set_minor_formatter(FuncFormatter(_log_tick))
         latency.set_xlabel("offered load (req/s)")
         latency.set_ylabel("latency (ms, log scale)")
         latency.set_title("Mixed scenario latency (Locust; lines: medians, dots: runs)")
@@ -1108,7 +1116,7 @@ def charts(results: dict[str, Any]) -> None:
         runs = sections["peer"]["runs"]
         names = list(runs)
         labels = [
-            n.replace("OpenBao transit ", "OpenBao\n").replace(", 2 workers", "\n2 workers")
+            n.replace("OpenBao transit ", "OpenBao\n").replace("Strongroom ", "Strongroom\n")
             for n in names
         ]
         colours = ["tab:purple" if n.startswith("OpenBao") else "tab:blue" for n in names]
@@ -1216,10 +1224,12 @@ def main() -> int:
     cache = redis.Redis.from_url(options.redis)
     bench = Bench(options, workdir)
 
-    def record(name: str, started: float, method: str, data: dict[str, Any]) -> None:
+    def record(
+        name: str, started: float, method: str, data: dict[str, Any], runs: int = options.runs
+    ) -> None:
         meta = {
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "runs": options.runs,
+            "runs": runs,
             "quick": options.quick,
             "elapsed_s": time.monotonic() - started,
             "method": method,
@@ -1256,7 +1266,7 @@ def main() -> int:
         if "soak" in sections:
             started = time.monotonic()
             soak = soak_section(bench, options)
-            record("soak", started, "Locust headless, RSS sampled every 5 s", soak)
+            record("soak", started, "Locust headless, RSS sampled every 5 s", soak, runs=1)
     finally:
         asyncio.run(gate.drop(options.dsn, bench.databases))
         cache.flushdb()
