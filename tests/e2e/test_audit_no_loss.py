@@ -14,7 +14,7 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,6 +171,20 @@ async def load() -> AsyncIterator[object]:
         await finish()
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the load run until ``condition`` holds (by work done, not by time: a slow machine
+    takes longer to get there), for at most 90 s."""
+    deadline = time.monotonic() + 90
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the load did not get far enough")
+        await asyncio.sleep(0.1)
+
+
+def successes(ledger: Ledger) -> int:
+    return sum(n for status, n in ledger.statuses.items() if status < 300)
+
+
 async def assert_nothing_lost(database_url: str, ledger: Ledger) -> None:
     connection = await asyncpg.connect(database_url)
     try:
@@ -203,14 +217,15 @@ async def test_sigkill_of_the_service_loses_no_acknowledged_event(
     ledger = Ledger()
     urls: list[str] = []
     start(server.base_url, token, ledger, urls)
-    await asyncio.sleep(4)
+    await until(lambda: len(ledger.acknowledged) >= 150)
     os.killpg(server.process.pid, signal.SIGKILL)  # the supervisor, Granian and its workers
     server.process.wait()
     await asyncio.sleep(1)
     restarted = server_factory(env, workers=2)
     await finish()
+    before = len(ledger.acknowledged)
     start(restarted.base_url, token, ledger, urls)
-    await asyncio.sleep(3)
+    await until(lambda: len(ledger.acknowledged) >= before + 60)
     await finish()
     await assert_nothing_lost(cluster.services.database_url, ledger)
 
@@ -227,7 +242,7 @@ async def test_postgres_killed_hard_mid_load(
         ledger = Ledger()
         urls: list[str] = []
         start(server.base_url, token, ledger, urls)
-        await asyncio.sleep(3)
+        await until(lambda: len(ledger.acknowledged) >= 150)
         cluster.kill_postgres()
         await asyncio.sleep(3)
         down = await client.get(
@@ -249,11 +264,11 @@ async def test_postgres_killed_hard_mid_load(
         await asyncio.sleep(1)
         after = Ledger()
         start(server.base_url, token, after, urls)
-        await asyncio.sleep(3)
+        await until(lambda: successes(after) > 100)
         await finish()
     # Once PostgreSQL is back, everything answers again (no broken pooled connections linger).
     assert after.statuses.get(503, 0) == 0, after.statuses
-    assert sum(n for status, n in after.statuses.items() if status < 300) > 100, after.statuses
+    assert successes(after) > 100, after.statuses
     ledger.acknowledged.update(after.acknowledged)
     unexpected = [line for line in server.log().splitlines() if "unhandled" in line]
     assert unexpected == [], "\n".join(unexpected[:3])
@@ -272,7 +287,7 @@ async def test_sigterm_mid_load_drains_and_loses_nothing(
     ledger = Ledger()
     urls: list[str] = []
     start(server.base_url, token, ledger, urls)
-    await asyncio.sleep(3)
+    await until(lambda: len(ledger.acknowledged) > 200)
     server.process.send_signal(signal.SIGTERM)
     exit_code = await asyncio.to_thread(server.process.wait, 60)
     await finish()
