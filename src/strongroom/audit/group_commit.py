@@ -41,6 +41,7 @@ import asyncpg
 
 from strongroom.audit.events import COLUMNS, AuditEvent
 from strongroom.domain.errors import AuditUnavailable
+from strongroom.observability.tracing import untraced
 
 log = logging.getLogger("strongroom.audit")
 
@@ -191,7 +192,7 @@ class GroupCommitWriter:
         except Exception as exc:  # reported through healthy; retried on flush
             self._failing = True
             log.warning("audit store unavailable at start: %s", _describe(exc))
-        self._task = asyncio.create_task(self._run(), name="audit-group-commit")
+        self._task = asyncio.create_task(untraced(self._run()), name="audit-group-commit")
 
     async def close(self, grace: float | None = 10.0) -> None:
         """Write everything queued, then stop. After ``grace`` seconds (store still down) give

@@ -33,6 +33,7 @@ from strongroom.audit.chain import ChainPoint, canonical_record, link_hash, read
 from strongroom.audit.events import COLUMNS
 from strongroom.audit.signing import ALGORITHM, CheckpointSigner, checkpoint_message
 from strongroom.audit.store import DbConnection
+from strongroom.observability.tracing import untraced
 
 log = logging.getLogger("strongroom.audit.sealer")
 
@@ -194,7 +195,7 @@ class AuditSealer:
         if self._task is not None:
             raise RuntimeError("the sealer is already running")
         self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="strongroom-audit-sealer")
+        self._task = asyncio.create_task(untraced(self._run()), name="strongroom-audit-sealer")
 
     async def stop(self, grace: float = 10.0) -> None:
         """Finish the round in progress, seal and checkpoint what is left, release the lock."""

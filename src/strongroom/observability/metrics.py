@@ -41,6 +41,8 @@ from prometheus_client import (
 from prometheus_client import multiprocess as _multiprocess
 from prometheus_client import values as _values
 
+from strongroom.observability.tracing import untraced
+
 if TYPE_CHECKING:
     import asyncpg
 
@@ -284,7 +286,7 @@ class Metrics:
     async def start(self) -> None:
         if self.multiprocess_dir is not None:
             _sweep_dead_workers(self.multiprocess_dir)
-        self._task = asyncio.create_task(self._run(), name="metrics-sampler")
+        self._task = asyncio.create_task(untraced(self._run()), name="metrics-sampler")
 
     async def stop(self) -> None:
         task, self._task = self._task, None

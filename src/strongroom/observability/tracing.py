@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from strongroom import __version__
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
 log = logging.getLogger("strongroom.tracing")
+T = TypeVar("T")
 
 _NOOP: AbstractContextManager[None] = contextlib.nullcontext()
 _active: Tracing | None = None
@@ -36,8 +38,11 @@ class Tracing:
     """The process's tracer provider and the instrumentations it installed."""
 
     def __init__(self, provider: TracerProvider, tracer: Tracer) -> None:
+        from opentelemetry import trace
+
         self.provider = provider
         self.tracer = tracer
+        self.current_span = trace.get_current_span
         self._redis: list[Any] = []
         self._asyncpg: Any = None
 
@@ -108,11 +113,30 @@ def span(name: str, **attributes: str | int | float | bool) -> AbstractContextMa
     tracing = _active
     if tracing is None:
         return _NOOP
-    from opentelemetry import trace
-
-    if not trace.get_current_span().is_recording():  # outside a request, or not sampled
+    if not tracing.current_span().is_recording():  # outside a request, or not sampled
         return _NOOP
     return tracing.tracer.start_as_current_span(name, attributes=attributes)
+
+
+def untraced(coroutine: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
+    """``coroutine`` with the instrumentations suppressed, for background work (audit batches,
+    the sealer, listeners, samplers): its statements belong to no request, and as root spans
+    they would cost a sampling decision each and fill the trace store with noise. ``coroutine``
+    itself when tracing is off."""
+    if _active is None:
+        return coroutine
+    return _suppressed(coroutine)
+
+
+async def _suppressed(coroutine: Coroutine[Any, Any, T]) -> T:
+    from opentelemetry import context
+    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+
+    token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        return await coroutine
+    finally:
+        context.detach(token)
 
 
 def drops_every_root(sampler: Any) -> bool:
@@ -137,9 +161,10 @@ def current_ids() -> tuple[str, str] | None:
 
 
 def _ids() -> tuple[str, str] | None:
-    from opentelemetry import trace
-
-    context = trace.get_current_span().get_span_context()
+    tracing = _active
+    if tracing is None:
+        return None
+    context = tracing.current_span().get_span_context()
     if not context.is_valid:
         return None
     return format(context.trace_id, "032x"), format(context.span_id, "016x")

@@ -7,6 +7,8 @@ import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
+from strongroom.observability.tracing import untraced
+
 
 class BackgroundTask:
     def __init__(self, name: str) -> None:
@@ -18,7 +20,7 @@ class BackgroundTask:
         return self._task is not None and not self._task.done()
 
     def start(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        self._task = asyncio.create_task(coroutine, name=self._name)
+        self._task = asyncio.create_task(untraced(coroutine), name=self._name)
 
     async def stop(self) -> None:
         task, self._task = self._task, None

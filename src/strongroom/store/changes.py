@@ -14,6 +14,8 @@ from typing import Any, Generic, TypeVar
 
 import asyncpg
 
+from strongroom.observability.tracing import untraced
+
 log = logging.getLogger("strongroom.cache")
 
 CHANNEL = "strongroom_changes"
@@ -38,7 +40,7 @@ class ChangeListener:
         self._subscribers.append(callback)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="strongroom-change-listener")
+        self._task = asyncio.create_task(untraced(self._run()), name="strongroom-change-listener")
 
     async def stop(self) -> None:
         if self._task is not None:
