@@ -649,42 +649,18 @@ def locust(bench: Bench, server: Server, rps: float, warmup: int, seconds: int) 
     run_id = secrets.token_hex(5)
     prefix = bench.workdir / f"locust-{run_id}"
     users = max(100, math.ceil(rps / 10))  # gate.py's 100, more when one would need > 10 req/s
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
-    env.update(
-        {
-            "STRONGROOM_LOAD_STATE": str(bench.workdir / "state.json"),
-            "STRONGROOM_LOAD_RUN": run_id,
-            "STRONGROOM_LOAD_KEY": bench.tokens["admin"],
-            "STRONGROOM_LOAD_ACKS": f"{prefix}-acks.json",
-            **{f"STRONGROOM_LOAD_KEY_{p.upper()}": bench.tokens[p] for p in gate.PERSONAS},
-        }
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(ROOT / "loadtests" / "locustfile.py"),
-        "--headless",
-        "--host",
+    command, env = gate.locust_run(
         f"http://127.0.0.1:{server.port}",
-        "-u",
-        str(users),
-        "-r",
-        f"{max(1.0, users / max(warmup * 0.6, 1)):.2f}",
-        "-t",
-        f"{warmup + seconds}s",
-        "--per-user-rps",
-        f"{rps / users:.4f}",
-        "--csv",
-        str(prefix),
-        "--only-summary",
-        "--stop-timeout",
-        "10",
-        "--loglevel",
-        "WARNING",
-        "--reset-stats",
-    ]
+        bench.tokens,
+        state=bench.workdir / "state.json",
+        run_id=run_id,
+        acks=Path(f"{prefix}-acks.json"),
+        csv_prefix=prefix,
+        users=users,
+        rps=rps,
+        warmup=warmup,
+        seconds=seconds,
+    )
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
     with Path(f"{prefix}.log").open("wb") as sink:

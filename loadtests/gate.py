@@ -143,6 +143,44 @@ def start_service(env: dict[str, str], port: int, log: Path) -> subprocess.Popen
     raise SystemExit(f"the service did not become ready:\n{log.read_text()[-3000:]}")
 
 
+def locust_run(
+    host: str,
+    tokens: dict[str, str],
+    *,
+    state: Path,
+    run_id: str,
+    acks: Path,
+    csv_prefix: Path,
+    users: int,
+    rps: float,
+    warmup: int,
+    seconds: int,
+) -> tuple[list[str], dict[str, str]]:
+    """The Locust command and environment of the mixed scenario at ``rps`` offered: every user
+    at ``rps / users``, spawned over 60 % of ``warmup``, statistics reset once all have spawned
+    (so the measured window covers the end of the warm-up and all of ``seconds``), persona keys
+    from ``tokens`` (``admin`` and one per persona)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+    env.update(
+        {
+            "STRONGROOM_LOAD_STATE": str(state),
+            "STRONGROOM_LOAD_RUN": run_id,
+            "STRONGROOM_LOAD_KEY": tokens["admin"],
+            "STRONGROOM_LOAD_ACKS": str(acks),
+            **{f"STRONGROOM_LOAD_KEY_{p.upper()}": tokens[p] for p in PERSONAS},
+        }
+    )
+    command = [
+        *(sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py")),
+        *("--headless", "--host", host, "-u", str(users)),
+        *("-r", f"{max(1.0, users / max(warmup * 0.6, 1)):.2f}"),
+        *("-t", f"{warmup + seconds}s", "--per-user-rps", f"{rps / users:.4f}"),
+        *("--csv", str(csv_prefix), "--only-summary", "--stop-timeout", "10"),
+        *("--loglevel", "WARNING", "--reset-stats"),
+    ]
+    return command, env
+
+
 def profile(pid: int, seconds: int, out: Path) -> None:
     """Sample the service (Granian and its worker) with py-spy for ``seconds``."""
     spy = Path(sys.executable).with_name("py-spy")
@@ -215,45 +253,18 @@ def main() -> int:
     try:
         state = asyncio.run(seed(host, made["admin"], args.records, "customers"))
         (workdir / "state.json").write_text(json.dumps(state))
-        locust_env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
-        locust_env.update(
-            {
-                "STRONGROOM_LOAD_STATE": str(workdir / "state.json"),
-                "STRONGROOM_LOAD_RUN": run_id,
-                "STRONGROOM_LOAD_KEY": made["admin"],
-                "STRONGROOM_LOAD_ACKS": str(workdir / "acks.json"),
-                **{f"STRONGROOM_LOAD_KEY_{p.upper()}": made[p] for p in PERSONAS},
-            }
-        )
-        spawn_rate = max(1.0, args.users / max(args.warmup * 0.6, 1))
-        command = [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(ROOT / "loadtests" / "locustfile.py"),
-            "--headless",
-            "--host",
+        command, locust_env = locust_run(
             host,
-            "-u",
-            str(args.users),
-            "-r",
-            f"{spawn_rate:.2f}",
-            "-t",
-            f"{args.warmup + args.duration}s",
-            "--per-user-rps",
-            f"{args.rps / args.users:.4f}",
-            "--csv",
-            str(workdir / "locust"),
-            "--only-summary",
-            "--stop-timeout",
-            "10",
-            "--loglevel",
-            "WARNING",
-            # Statistics restart when every user has spawned (60 % into the warm-up), so the
-            # measured window covers the last part of the warm-up and the whole duration.
-            "--reset-stats",
-        ]
+            made,
+            state=workdir / "state.json",
+            run_id=run_id,
+            acks=workdir / "acks.json",
+            csv_prefix=workdir / "locust",
+            users=args.users,
+            rps=args.rps,
+            warmup=args.warmup,
+            seconds=args.duration,
+        )
         load = subprocess.Popen(command, env=locust_env, cwd=ROOT)
         if args.profile:
             time.sleep(args.warmup)
