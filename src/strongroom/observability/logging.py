@@ -45,6 +45,13 @@ def _clean(value: Any) -> Any:
     return privacy.redact_text(repr(value))
 
 
+def _add_trace_ids(fields: dict[str, Any]) -> None:
+    if trace_ids is not None:
+        ids = trace_ids()
+        if ids is not None:
+            fields["trace_id"], fields["span_id"] = ids
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     try:
         message = record.getMessage()
@@ -59,10 +66,7 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     request_id = request_id_var.get()
     if request_id is not None:
         fields["request_id"] = request_id
-    if trace_ids is not None:
-        ids = trace_ids()
-        if ids is not None:
-            fields["trace_id"], fields["span_id"] = ids
+    _add_trace_ids(fields)
     attributes = record.__dict__
     access = attributes.get("_access")
     if access is not None:
@@ -124,10 +128,7 @@ def write_access(name: str, message: str, access: dict[str, Any]) -> bool:
         "logger": name,
         "message": message,
     }
-    if trace_ids is not None:
-        ids = trace_ids()
-        if ids is not None:
-            fields["trace_id"], fields["span_id"] = ids
+    _add_trace_ids(fields)
     fields.update(access)
     line = orjson.dumps(fields).decode() + handler.terminator
     handler.acquire()
