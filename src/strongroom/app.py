@@ -32,9 +32,7 @@ from strongroom.http import openapi
 from strongroom.http.errors import HttpProblem
 from strongroom.http.middleware import (
     AuthenticationMiddleware,
-    RateLimitMiddleware,
     RequestContextMiddleware,
-    SecurityHeadersMiddleware,
 )
 from strongroom.http.routes import audit as audit_routes
 from strongroom.http.routes import holds, probes, records, subjects
@@ -42,6 +40,7 @@ from strongroom.http.routes import keys as keys_routes
 from strongroom.http.routes import privacy as privacy_routes
 from strongroom.http.routing import RouteTable
 from strongroom.observability.instruments import Observability, pool_details, writer_details
+from strongroom.observability.logging import flush_access_lines
 from strongroom.settings import Settings
 from strongroom.store.changes import ChangeListener, InvalidatedCache
 from strongroom.store.collections import CollectionCache, PgCollectionRepository, collection_key
@@ -218,15 +217,13 @@ def create_app(settings: Settings) -> Application:
         openapi.install(table)
         router.apply_routes()  # routes added after BlackSheep applied the registered ones
 
-        # Security headers go outermost so that they also land on the problem responses the
-        # request-context middleware makes of exceptions.
-        observability.install_middlewares(application)  # outermost of all (category INIT)
-        application.middlewares.append(SecurityHeadersMiddleware())
-        application.middlewares.append(RequestContextMiddleware())
-        application.middlewares.append(AuthenticationMiddleware(tenants, audit))
+        # Two layers: the request's front (request id, problem+json, security headers, and the
+        # span, metrics and access line as hooks), then the API key and its rate.
+        application.middlewares.append(RequestContextMiddleware(observability.request_hooks()))
+        limiter = None
         if settings.rate_limit > 0:
             limiter = RateLimiter(redis, settings.rate_limit, settings.rate_burst)
-            application.middlewares.append(RateLimitMiddleware(limiter, audit))
+        application.middlewares.append(AuthenticationMiddleware(tenants, audit, limiter))
 
     async def stop(application: Application) -> None:
         readiness.draining = True
@@ -265,6 +262,7 @@ def create_app(settings: Settings) -> Application:
         if pool is not None:
             await pool.close()
         await observability.stop()  # last: spans of the shutdown are exported too
+        flush_access_lines()
 
     app.on_start += start
     app.on_stop += stop

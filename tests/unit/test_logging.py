@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from collections.abc import Iterator
@@ -10,8 +11,9 @@ import orjson
 import pytest
 
 from strongroom.http.context import request_id_var
-from strongroom.observability.logging import configure_logging
-from strongroom.observability.middleware import ObserveMiddleware, client_network
+from strongroom.observability import logging as structured
+from strongroom.observability.logging import client_network, configure_logging
+from strongroom.observability.middleware import RequestObserver
 from strongroom.observability.tracing import drops_every_root
 
 PLANTED = [
@@ -97,7 +99,7 @@ class _Request:
 def test_access_lines_are_safe_and_alike_in_both_formats(captured: io.StringIO) -> None:
     # A caller may choose its request id: digits that form a card number are redacted too.
     request = _Request("4111111111111111", "203.0.113.77")
-    ObserveMiddleware._access_line(request, "GET", "/v1/x/{id}", 200, 0.0015, 42)  # type: ignore[arg-type]
+    RequestObserver._access_line(request, "GET", "/v1/x/{id}", 200, 0.0015, 42)  # type: ignore[arg-type]
     text = captured.getvalue()
     assert "4111111111111111" not in text
     assert "203.0.113.77" not in text
@@ -140,3 +142,68 @@ def test_only_samplers_that_drop_every_root_skip_the_server_span() -> None:
     assert not drops_every_root(sampling.ParentBased(sampling.TraceIdRatioBased(0.01)))
     assert not drops_every_root(sampling.ParentBased(sampling.ALWAYS_ON))
     assert not drops_every_root(sampling.TraceIdRatioBased(1.0))
+
+
+class _SpanContext:
+    is_valid = True
+    trace_id = 0x4BF92F3577B34DA6A3CE929D0E0E4736
+    span_id = 0x00F067AA0BA902B7
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        ("GET", "/v1/x/{id}", 200, 0.0015, 42, "req-1", "203.0.113.77"),
+        ("_OTHER", "*", 405, 1e-7, 0, None, "not an address"),
+        ("POST", 'odd"route\\{x}', 500, 12.3456789, 7, "4111111111111111", "2001:db8::1"),
+    ],
+)
+@pytest.mark.parametrize("span_context", [None, _SpanContext()])
+def test_buffered_access_lines_are_what_the_formatter_writes(
+    line: tuple[str, str, int, float, int, str | None, str], span_context: object
+) -> None:
+    # The buffered path builds its JSON by hand; it must say exactly what the LogRecord path
+    # through JsonFormatter says, key for key and in the same order.
+    message, access = structured.access_fields(*line)
+    record = logging.makeLogRecord(
+        {
+            "name": "strongroom.access",
+            "levelno": logging.INFO,
+            "levelname": "INFO",
+            "msg": message,
+            "created": 1764180000.123456,
+            "_access": access,
+        }
+    )
+    if span_context is not None:
+        ids = (f"{_SpanContext.trace_id:032x}", f"{_SpanContext.span_id:016x}")
+        structured.trace_ids = lambda: ids
+    try:
+        expected = orjson.loads(structured.JsonFormatter().format(record))
+    finally:
+        structured.trace_ids = None
+    built = orjson.loads(structured._json_line(1764180000.123456, line, span_context))
+    assert list(built.items()) == list(expected.items())
+
+
+def test_access_lines_queued_in_a_loop_are_written_when_its_turn_ends() -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    configure_logging("INFO", "json", stream)
+
+    async def requests() -> str:
+        for _ in range(3):
+            RequestObserver._access_line(_Request("r", "10.0.0.1"), "GET", "/x", 200, 0.001, 1)  # type: ignore[arg-type]
+        queued = stream.getvalue()
+        await asyncio.sleep(0)
+        return queued
+
+    try:
+        assert asyncio.run(requests()) == ""
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    written = stream.getvalue().splitlines()
+    assert len(written) == 3
+    assert all(orjson.loads(line)["logger"] == "strongroom.access" for line in written)

@@ -7,18 +7,16 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from blacksheep import Application
-from blacksheep.middlewares import MiddlewareCategory
-
 from strongroom import __version__, privacy
 from strongroom.observability.audit import observed_sink
-from strongroom.observability.middleware import ObserveMiddleware, TracingMiddleware
+from strongroom.observability.middleware import RequestObserver, RequestTracer
 from strongroom.observability.tracing import drops_every_root
 
 if TYPE_CHECKING:
     import asyncpg
 
     from strongroom.domain.ports import AuditSink
+    from strongroom.http.middleware import RequestHook
     from strongroom.http.routing import RouteTable
     from strongroom.observability.exposition import MetricsServer
     from strongroom.observability.metrics import Metrics
@@ -26,11 +24,6 @@ if TYPE_CHECKING:
     from strongroom.settings import Settings
 
 log = logging.getLogger("strongroom")
-
-# Outermost of all, in this order: the server span, then metrics and the access line; both wrap
-# the request-context middleware so they see the status of the problem responses it makes.
-_TRACING_PRIORITY = -20
-_OBSERVE_PRIORITY = -10
 
 
 class Observability:
@@ -104,22 +97,20 @@ class Observability:
 
             exposition.install(table, self.metrics)
 
-    def install_middlewares(self, application: Application) -> None:
+    def request_hooks(self) -> list[RequestHook]:
+        """What the request-context middleware runs around every request, outermost first: the
+        server span, then metrics and the access line (inside the span, so the access line
+        carries its ids). Empty when everything is off."""
+        hooks: list[RequestHook] = []
+        if self.tracing is not None:
+            sampler = self.tracing.provider.sampler
+            hooks.append(RequestTracer(self.tracing.tracer, drops_every_root(sampler)))
         access = self._settings.access_log and logging.getLogger("strongroom.access").isEnabledFor(
             logging.INFO
         )
         if self.metrics is not None or access:
-            application.middlewares.append(
-                ObserveMiddleware(self.metrics, access), MiddlewareCategory.INIT, _OBSERVE_PRIORITY
-            )
-        if self.tracing is not None:
-            application.middlewares.append(
-                TracingMiddleware(
-                    self.tracing.tracer, drops_every_root(self.tracing.provider.sampler)
-                ),
-                MiddlewareCategory.INIT,
-                _TRACING_PRIORITY,
-            )
+            hooks.append(RequestObserver(self.metrics, access))
+        return hooks
 
 
 def writer_details(writer: Any) -> Callable[[], dict[str, object]]:

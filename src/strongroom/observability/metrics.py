@@ -6,7 +6,7 @@ wiped at start; every worker writes its values there and whichever worker answer
 them all. Gauges say how workers combine (``livesum``: the sum over live workers); a worker
 removes its live gauges when it stops and sweeps those of workers that died without stopping.
 
-Request metrics are recorded by :class:`~strongroom.observability.middleware.ObserveMiddleware`;
+Request metrics are recorded by :class:`~strongroom.observability.middleware.RequestObserver`;
 dependencies report through small hooks: the audit writer's ``on_flush``, a query logger on every
 pooled asyncpg connection, a timer around the Redis client's ``execute_command``. Counters kept
 by other objects (DEK cache, audit writer) are sampled every few seconds and on each scrape.

@@ -1,32 +1,33 @@
-"""The two outermost middlewares: the server span, then metrics and the access line.
+"""The request hooks of observability: the server span, then metrics and the access line.
 
-Both see the final status, problem responses included (the request-context middleware inside
-them turns exceptions into responses); the status defaults to 500 and is recorded in
-``finally``. Labels, span names and log lines use the route template, never the raw path, and
-never the query string. Each is installed only when it has something to do.
+They run in the request-context middleware (hooks rather than middleware layers of their own:
+a layer costs two coroutine frames per request) and see the final status, problem responses
+included; a cancelled request counts as 500. Labels, span names and log lines use the route
+template, never the raw path, and never the query string. Each is installed only when it has
+something to do.
 """
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from blacksheep import Request, Response
 
-from strongroom import privacy
-from strongroom.observability.logging import write_access
+from strongroom.observability.logging import (
+    ACCESS_LOGGER,
+    access_fields,
+    write_access,
+)
+from strongroom.observability.tracing import recording
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
     from strongroom.observability.metrics import Metrics
 
-Handler = Callable[[Request], Awaitable[Response]]
-_ACCESS = "strongroom.access"
+_ACCESS = ACCESS_LOGGER
 access_log = logging.getLogger(_ACCESS)
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -36,18 +37,9 @@ _ERASURE = ("DELETE", "/v1/subjects/{subject_id}")
 _ERASURE_OUTCOMES = {200: "erased", 409: "refused"}
 
 
-@functools.lru_cache(maxsize=4096)
-def client_network(address: str) -> str:
-    """The client's network for the access line, not its address (an IP address is personal
-    data): IPv4 to /24 and IPv6 to /48, as analytics tools anonymise them."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return "unknown"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+def _method(request: Request) -> str:
+    method: str = request.method
+    return method if method in _METHODS else "_OTHER"
 
 
 def _route(request: Request) -> str:
@@ -55,7 +47,7 @@ def _route(request: Request) -> str:
     return route
 
 
-class ObserveMiddleware:
+class RequestObserver:
     """Request metrics (duration, in flight, sizes) and one access line per request at INFO."""
 
     def __init__(self, metrics: Metrics | None, access: bool = True) -> None:
@@ -71,48 +63,35 @@ class ObserveMiddleware:
         self._children: dict[tuple[str, str, str], Any] = {}
         self._size_children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
-    async def __call__(self, request: Request, handler: Handler) -> Response:
-        started = time.perf_counter()
-        method = request.method if request.method in _METHODS else "_OTHER"
-        metrics = self._metrics
-        if metrics is not None:
-            active = self._active[method]
-            active.inc()
-        status = 500
-        response: Response | None = None
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        finally:
-            elapsed = time.perf_counter() - started
-            route = _route(request)
-            content = response.content if response is not None else None
-            sent = content.length if content is not None and content.length >= 0 else 0
-            if metrics is not None:
-                active.dec()
-                self._record(request, method, route, status, elapsed, sent)
-            if self._access and access_log.isEnabledFor(logging.INFO):
-                self._access_line(request, method, route, status, elapsed, sent)
+    def start(self, request: Request) -> float:
+        if self._metrics is not None:
+            self._active[_method(request)].inc()
+        return time.perf_counter()
+
+    def finish(
+        self, request: Request, started: float, response: Response | None, status: int
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        method = _method(request)
+        route = _route(request)
+        content = response.content if response is not None else None
+        sent = content.length if content is not None and content.length >= 0 else 0
+        if self._metrics is not None:
+            self._active[method].dec()
+            self._record(request, method, route, status, elapsed, sent)
+        if self._access and access_log.isEnabledFor(logging.INFO):
+            self._access_line(request, method, route, status, elapsed, sent)
 
     @staticmethod
     def _access_line(
         request: Request, method: str, route: str, status: int, elapsed: float, sent: int
     ) -> None:
         request_id = getattr(request, "request_id", None)
-        message = f"{method} {route} {status}"
-        access = {
-            # A caller's request id is checked for its characters only: it could be digits.
-            "request_id": privacy.redact_text(request_id) if request_id else None,
-            "method": method,
-            "route": route,
-            "status": status,
-            "duration_ms": round(elapsed * 1000, 3),
-            "bytes": sent,
-            "client": client_network(request.client_ip),
-        }
-        if write_access(_ACCESS, message, access):
+        client = request.client_ip
+        span_context = getattr(request, "span_context", None)
+        if write_access(method, route, status, elapsed, sent, request_id, client, span_context):
             return
+        message, access = access_fields(method, route, status, elapsed, sent, request_id, client)
         # makeRecord + handle: ``info()`` would also walk the stack to find the caller.
         access_log.handle(
             access_log.makeRecord(
@@ -146,7 +125,7 @@ class ObserveMiddleware:
             self._erasures.labels(tenant, _ERASURE_OUTCOMES[status]).inc()
 
 
-class TracingMiddleware:
+class RequestTracer:
     """A server span named ``METHOD /route/{template}``, child of an incoming ``traceparent``;
     the response carries ``traceresponse`` with the trace and span ids."""
 
@@ -176,16 +155,16 @@ class TracingMiddleware:
             name.encode("latin-1") for name in propagate.get_global_textmap().fields
         )
 
-    async def __call__(self, request: Request, handler: Handler) -> Response:
-        if self._roots_dropped and not any(
-            request.get_first_header(name) is not None for name in self._context_headers
-        ):
-            token = self._attach(self._suppressed)
-            try:
-                return await handler(request)
-            finally:
-                self._detach(token)
-        method = request.method if request.method in _METHODS else "_OTHER"
+    def start(self, request: Request) -> tuple[object, Any, Any]:
+        """What ``finish`` undoes: the context token, the span (None when there is none) and the
+        token of :data:`~strongroom.observability.tracing.recording` (None unless recorded)."""
+        if self._roots_dropped:
+            for name in self._context_headers:
+                if request.get_first_header(name) is not None:
+                    break
+            else:
+                return self._attach(self._suppressed), None, None
+        method = _method(request)
         route = _route(request)
         parent = self._extract(request, getter=self._getter)  # type: ignore[arg-type]  # duck-typed Getter
         attributes = {
@@ -196,30 +175,39 @@ class TracingMiddleware:
         span = self._tracer.start_span(
             f"{method} {route}", context=parent, kind=self._server, attributes=attributes
         )
-        recording = span.is_recording()
+        request.span_context = span.get_span_context()  # type: ignore[attr-defined]  # for the access line
         scope = self._in_context(span, parent)
-        if not recording:
+        marked = None
+        if span.is_recording():
+            marked = recording.set(True)
+        else:
             scope = self._set_value(self._suppress, True, scope)
-        token = self._attach(scope)
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-        finally:
-            self._detach(token)
-            if recording:
-                span.set_attribute("http.response.status_code", status)
-                if status >= 500:
-                    span.set_attribute("error.type", str(status))
-                    span.set_status(self._error)
-            span.end()
+        return self._attach(scope), span, marked
+
+    def finish(
+        self,
+        request: Request,
+        state: tuple[object, Any, Any],
+        response: Response | None,
+        status: int,
+    ) -> None:
+        token, span, marked = state
+        self._detach(token)  # type: ignore[arg-type]  # the token attach returned
+        if span is None:
+            return
+        if marked is not None:
+            recording.reset(marked)
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_attribute("error.type", str(status))
+                span.set_status(self._error)
+        span.end()
         ids = span.get_span_context()
-        if ids.is_valid:
+        if ids.is_valid and response is not None:
             response.set_header(
                 b"traceresponse",
                 f"00-{ids.trace_id:032x}-{ids.span_id:016x}-{ids.trace_flags:02x}".encode(),
             )
-        return response
 
 
 class _HeaderGetter:

@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from strongroom import __version__
@@ -32,6 +33,9 @@ T = TypeVar("T")
 
 _NOOP: AbstractContextManager[None] = contextlib.nullcontext()
 _active: Tracing | None = None
+# True while a request's server span records: one lookup tells :func:`span` whether a child
+# span is wanted, where asking OpenTelemetry for the current span takes several calls.
+recording: ContextVar[bool] = ContextVar("strongroom_span_recording", default=False)
 
 
 class Tracing:
@@ -111,9 +115,7 @@ def span(name: str, **attributes: str | int | float | bool) -> AbstractContextMa
     manager.
     """
     tracing = _active
-    if tracing is None:
-        return _NOOP
-    if not tracing.current_span().is_recording():  # outside a request, or not sampled
+    if tracing is None or not recording.get():  # off, outside a request, or not sampled
         return _NOOP
     return tracing.tracer.start_as_current_span(name, attributes=attributes)
 
@@ -133,9 +135,11 @@ async def _suppressed(coroutine: Coroutine[Any, Any, T]) -> T:
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
     token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    marked = recording.set(False)  # a task started by a traced request inherits its context
     try:
         return await coroutine
     finally:
+        recording.reset(marked)
         context.detach(token)
 
 

@@ -13,7 +13,7 @@ import pytest
 from blacksheep import Request, Response
 
 from strongroom.app import create_app
-from strongroom.observability.logging import configure_logging
+from strongroom.observability.logging import configure_logging, flush_access_lines
 from strongroom.settings import Settings
 from tests.conftest import TenantKeys, customer
 
@@ -52,11 +52,13 @@ async def logged_client(
 
 
 def lines(output: io.StringIO) -> list[dict[str, object]]:
+    flush_access_lines()  # written when the loop's turn ends; the test reads before that
     return [orjson.loads(line) for line in output.getvalue().splitlines() if line.strip()]
 
 
 def service_text(output: io.StringIO) -> str:
     """What the service wrote (the test's HTTP client logs its requests to the same root)."""
+    flush_access_lines()
     return "\n".join(
         line for line in output.getvalue().splitlines() if '"logger":"httpx"' not in line
     )
