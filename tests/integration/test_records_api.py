@@ -524,7 +524,7 @@ SECURITY_HEADERS = {
 
 def assert_security_headers(response: httpx.Response) -> None:
     for name, value in SECURITY_HEADERS.items():
-        assert response.headers.get(name) == value, (name, response.headers.get(name))
+        assert response.headers.get_list(name) == [value], (name, response.headers.get_list(name))
     csp = response.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp
     assert "default-src 'none'" in csp

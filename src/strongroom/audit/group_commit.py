@@ -41,7 +41,7 @@ import asyncpg
 
 from strongroom.audit.events import COLUMNS, AuditEvent
 from strongroom.domain.errors import AuditUnavailable
-from strongroom.observability.tracing import untraced
+from strongroom.observability.tracing import recording, span, untraced
 
 log = logging.getLogger("strongroom.audit")
 
@@ -239,7 +239,11 @@ class GroupCommitWriter:
             expiring = self._deadlines[tick] = []
             loop.call_at(tick * self._tick, self._expire, tick)
         expiring.append(future)
-        refused = await future  # None once stored, else why not (no exception kept in futures)
+        if recording.get():  # a sampled request sees the wait for the group commit as a span
+            with span("audit.flush", **{"strongroom.audit.action": event.action}):
+                refused = await future
+        else:
+            refused = await future  # None once stored, else why not (no exception in futures)
         if refused is not None:
             raise AuditUnavailable(refused)
 

@@ -77,7 +77,10 @@ class RequestContextMiddleware:
 
 
 class SecurityHeaders:
-    """Helmet's defaults with the REST overrides; the docs page gets a CSP that lets it render."""
+    """Helmet's defaults with the REST overrides; the docs page gets a CSP that lets it render.
+
+    They are added, not set: replacing a header scans all of a response's headers, a dozen
+    times over for a dozen headers, on every request. Handlers leave these names alone."""
 
     def __init__(self, docs_path: bytes = b"/docs") -> None:
         common = [
@@ -116,7 +119,7 @@ class SecurityHeaders:
         path = request._path  # type: ignore[attr-defined]  # the raw path bytes
         headers = self._docs if path == self._docs_path else self._api
         for name, value in headers:
-            response.set_header(name, value)
+            response.add_header(name, value)
 
 
 class AuthenticationMiddleware:

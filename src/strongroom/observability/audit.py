@@ -1,11 +1,10 @@
-"""The audit sink as the services see it, observed: the wait for the group commit is a span, and
-every confirmed event counts (reveals, exports, rotations, rate-limit refusals...)."""
+"""The audit sink as the services see it, observed: every confirmed event counts (reveals,
+exports, rotations, rate-limit refusals...). The wait for the group commit is a span of the
+writer's own, when the request is sampled."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-
-from strongroom.observability.tracing import span
 
 if TYPE_CHECKING:
     from strongroom.audit.events import AuditEvent
@@ -16,20 +15,17 @@ if TYPE_CHECKING:
 class ObservedAuditSink:
     """An :class:`~strongroom.domain.ports.AuditSink` around the group-commit writer."""
 
-    def __init__(self, inner: AuditSink, metrics: Metrics | None) -> None:
+    def __init__(self, inner: AuditSink, metrics: Metrics) -> None:
         self._inner = inner
         self._metrics = metrics
 
     async def emit(self, event: AuditEvent) -> None:
-        # The span covers the caller's wait: queueing, the shared batch write and its commit.
-        with span("audit.flush", **{"strongroom.audit.action": event.action}):
-            await self._inner.emit(event)
-        if self._metrics is not None:  # only what was confirmed: a refused event revealed nothing
-            self._metrics.audit_event(event)
+        await self._inner.emit(event)
+        self._metrics.audit_event(event)  # only what was confirmed: a refusal revealed nothing
 
 
-def observed_sink(inner: AuditSink, metrics: Metrics | None, tracing: bool) -> AuditSink:
-    """``inner`` itself when neither metrics nor tracing are on."""
-    if metrics is None and not tracing:
+def observed_sink(inner: AuditSink, metrics: Metrics | None) -> AuditSink:
+    """``inner`` itself when metrics are off."""
+    if metrics is None:
         return inner
     return ObservedAuditSink(inner, metrics)

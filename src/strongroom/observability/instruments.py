@@ -88,7 +88,7 @@ class Observability:
         """The sink services get: the writer, observed (its flushes feed metrics too)."""
         if self.metrics is not None:
             self.metrics.watch_audit_writer(writer)
-        sink: AuditSink = observed_sink(writer, self.metrics, self.tracing is not None)
+        sink: AuditSink = observed_sink(writer, self.metrics)
         return sink
 
     def install_routes(self, table: RouteTable) -> None:

@@ -38,6 +38,9 @@ async def test_export_holds_everything_in_plaintext_and_verifies(
     response = await world.export(subject.id)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/json")
+    # A bundle of personal data must not be cached on the way, and says so once.
+    assert response.headers.get_list("cache-control") == ["no-store"]
+    assert response.headers["content-disposition"].startswith("attachment; filename=")
     raw = response.content
     # The manifest comes last, so it can carry hashes of what was streamed before it.
     assert raw.startswith(b'{"records":[')

@@ -86,7 +86,7 @@ def install(table: RouteTable, subjects: SubjectService) -> None:
         filename = f'attachment; filename="subject-{export.subject[:16]}.json"'.encode()
         return Response(
             200,
-            [(b"Content-Disposition", filename), (b"Cache-Control", b"no-store")],
+            [(b"Content-Disposition", filename)],  # Cache-Control: no-store, as on every answer
             StreamedContent(b"application/json", provider),
         )
 
