@@ -81,7 +81,7 @@ def with_database(url: str, name: str) -> str:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, cpu: int | None = None) -> None:
         self.port = free_port()
         full = {k: v for k, v in os.environ.items() if not k.startswith(("STRONGROOM_", "OTEL_"))}
         full.update(env)
@@ -101,6 +101,7 @@ class Server:
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=None if cpu is None else lambda: os.sched_setaffinity(0, {cpu}),
             )
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
@@ -216,7 +217,20 @@ async def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--report", type=Path, default=Path(__file__).with_name("OBSERVABILITY.md"))
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="run the server on the last CPU and this load generator on the others, so that "
+        "they do not take turns on one core (PostgreSQL and Redis still run anywhere)",
+    )
     args = parser.parse_args()
+    server_cpu = None
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            parser.error("--pin needs at least two CPUs")
+        server_cpu = cpus[-1]
+        os.sched_setaffinity(0, set(cpus[:-1]))
     data_url, keys_url, token, names = await prepare(args.dsn)
     log = Path(tempfile.mkstemp(prefix="strongroom-bench-obs-", suffix=".log")[1])
     base = {
@@ -253,7 +267,7 @@ async def main() -> None:
         for round_ in range(args.rounds):
             order = list(CONFIGS) if round_ % 2 == 0 else list(reversed(CONFIGS))
             for name in order:
-                server = Server({**base, **CONFIGS[name]}, log)
+                server = Server({**base, **CONFIGS[name]}, log, server_cpu)
                 try:
                     await load(server.port, request, args.connections, args.warmup)
                     used = server.cpu_seconds()
@@ -287,7 +301,8 @@ def table(
     lines = [
         f"- machine: {machine()}",
         f"- {args.rounds} interleaved rounds, {args.warmup:g} s warm-up + {args.seconds:g} s "
-        f"measured each, {args.connections} keep-alive connections, Granian with 1 worker",
+        f"measured each, {args.connections} keep-alive connections, Granian with 1 worker"
+        + (", the server pinned to one CPU, the load generator to the other" if args.pin else ""),
         "",
         "| configuration | median req/s | vs off | paired vs off | server CPU µs/request "
         "| vs off | runs (req/s) |",

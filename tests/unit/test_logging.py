@@ -6,6 +6,7 @@ import asyncio
 import io
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -207,3 +208,13 @@ def test_access_lines_queued_in_a_loop_are_written_when_its_turn_ends() -> None:
     written = stream.getvalue().splitlines()
     assert len(written) == 3
     assert all(orjson.loads(line)["logger"] == "strongroom.access" for line in written)
+
+
+@pytest.mark.parametrize(
+    "now", [1764180000.123456, 1764180000.1239, 1764180000.9999, 1764180001.0, 0.0005]
+)
+def test_access_line_times_are_the_formatters(now: float) -> None:
+    # Cached by the second and the millisecond; the same text as every other line, twice over.
+    expected = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+    assert structured._time(now) == expected
+    assert structured._time(now) == expected

@@ -111,16 +111,22 @@ class PrettyFormatter(logging.Formatter):
 
 _json_handler: logging.StreamHandler[Any] | None = None
 _second: tuple[int, str] = (0, "")
+_millisecond: tuple[tuple[int, int], str] = ((0, 0), "")
 
 
 def _time(now: float) -> str:
     """``now`` as the formatter writes it (ISO 8601, milliseconds, UTC), formatting the date
-    once a second rather than once a line."""
-    global _second
+    once a second rather than once a line, and the line once a millisecond."""
+    global _second, _millisecond
     whole = int(now)
+    millis = int((now - whole) * 1000)
+    if (whole, millis) == _millisecond[0]:
+        return _millisecond[1]
     if whole != _second[0]:
         _second = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
-    return f"{_second[1]}.{int((now - whole) * 1000):03d}+00:00"
+    text = f"{_second[1]}.{millis:03d}+00:00"
+    _millisecond = ((whole, millis), text)
+    return text
 
 
 @functools.lru_cache(maxsize=4096)
