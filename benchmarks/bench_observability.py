@@ -192,6 +192,20 @@ async def prepare(dsn: str) -> tuple[str, str, str, str]:
     return data_url, keys_url, key.token, ",".join(names)
 
 
+async def sealed(data_url: str) -> None:
+    """Wait until the server has linked every audit event into the chain, so that no run leaves
+    sealing work to the next (which may be another configuration) nor takes over any."""
+    connection = await asyncpg.connect(data_url)
+    try:
+        async with asyncio.timeout(60):
+            while await connection.fetchval(  # noqa: ASYNC110  # polling another process's work
+                "SELECT EXISTS (SELECT 1 FROM audit_events WHERE chain_position IS NULL)"
+            ):
+                await asyncio.sleep(0.1)
+    finally:
+        await connection.close()
+
+
 async def drop(dsn: str, names: str) -> None:
     admin = await asyncpg.connect(dsn)
     try:
@@ -270,8 +284,10 @@ async def main() -> None:
                 server = Server({**base, **CONFIGS[name]}, log, server_cpu)
                 try:
                     await load(server.port, request, args.connections, args.warmup)
+                    await sealed(data_url)
                     used = server.cpu_seconds()
                     done, failed = await load(server.port, request, args.connections, args.seconds)
+                    await sealed(data_url)  # the run's CPU includes chaining its own events
                     used = server.cpu_seconds() - used
                 finally:
                     server.stop()

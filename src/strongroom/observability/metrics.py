@@ -60,6 +60,8 @@ SQL_OPERATIONS = frozenset(
     {"SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "COPY", "BEGIN", "COMMIT", "SET", "LOCK"}
 )
 SAMPLE_INTERVAL = 5.0
+_STATEMENTS_REMEMBERED = 1024
+_CHILDREN_REMEMBERED = 4096
 ROTATION_INTERVAL = 60.0
 
 
@@ -264,6 +266,7 @@ class Metrics:
         self._pool_objects: dict[str, asyncpg.Pool] = {}
         self._query_children: dict[tuple[str, str, str], Any] = {}
         self._redis_children: dict[tuple[str, str], Any] = {}
+        self._event_children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._samplers: list[Callable[[], None]] = []
         self._hooked: weakref.WeakSet[Any] = weakref.WeakSet()
         self._async_samplers: list[Callable[[], Awaitable[None]]] = []
@@ -329,6 +332,7 @@ class Metrics:
         self._pools[id(pool)] = name
         self._pool_objects[name] = pool
         self.pool_max.labels(name).set(pool.get_max_size())
+        children: dict[tuple[str, bool], Any] = {}  # statement text, ok -> its histogram
         idle = self.pool_connections.labels(name, "idle")
         used = self.pool_connections.labels(name, "used")
         wait = self.pool_wait.labels(name)
@@ -340,15 +344,19 @@ class Metrics:
             used.set(size - free)
 
         def on_query(record: Any) -> None:
-            words = record.query.split(None, 1)
-            operation = words[0].upper() if words else ""
-            if operation not in SQL_OPERATIONS:
-                operation = "OTHER"
-            outcome = "ok" if record.exception is None else "error"
-            key = (name, operation, outcome)
-            child = self._query_children.get(key)
+            key = (record.query, record.exception is None)
+            child = children.get(key)
             if child is None:
-                child = self._query_children[key] = self.query_duration.labels(*key)
+                words = record.query.split(None, 1)
+                operation = words[0].upper() if words else ""
+                if operation not in SQL_OPERATIONS:
+                    operation = "OTHER"
+                labels = (name, operation, "ok" if key[1] else "error")
+                child = self._query_children.get(labels)
+                if child is None:
+                    child = self._query_children[labels] = self.query_duration.labels(*labels)
+                if len(children) < _STATEMENTS_REMEMBERED:  # statements are few; text is not
+                    children[key] = child
             child.observe(record.elapsed)
 
         hooked = self._hooked
@@ -452,20 +460,31 @@ class Metrics:
     def audit_event(self, event: AuditEvent) -> None:
         """Count a confirmed audit event, and the business action it records."""
         action = event.action
-        self.audit_emitted.labels(action, event.outcome).inc()
-        if event.outcome != "success" and action != "ratelimit.exceeded":
+        outcome = event.outcome
+        self._child(self.audit_emitted, action, outcome).inc()
+        if outcome != "success" and action != "ratelimit.exceeded":
             return
         tenant = event.tenant_id or ""
         if action == "record.reveal":
-            self.reveals.labels(tenant, event.purpose or "").inc()
+            self._child(self.reveals, tenant, event.purpose or "").inc()
         elif action == "subject.export":
-            self.exports.labels(tenant, "subject").inc()
+            self._child(self.exports, tenant, "subject").inc()
         elif action == "audit.export":
-            self.exports.labels(tenant, "audit").inc()
+            self._child(self.exports, tenant, "audit").inc()
         elif action == "key.rotate":
             self.key_rotations.inc()
         elif action == "ratelimit.exceeded":
-            self.rate_limited.labels(tenant).inc()
+            self._child(self.rate_limited, tenant).inc()
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, remembered: ``labels`` checks and locks on every call."""
+        key = (id(metric), labels)
+        child = self._event_children.get(key)
+        if child is None:
+            child = metric.labels(*labels)
+            if len(self._event_children) < _CHILDREN_REMEMBERED:
+                self._event_children[key] = child
+        return child
 
 
 # -- asyncpg: time to acquire, and a query logger on each connection ----------------------------

@@ -1,14 +1,21 @@
-"""Background work (audit batches, the sealer, listeners) makes no orphan root spans."""
+"""PostgreSQL spans: made for the statements of a sampled request, with the statement and no
+value, and never for background work (audit batches, the sealer, listeners), which would make
+orphan root spans."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
-from strongroom.observability.tracing import Tracing, untraced
+from strongroom.observability.tracing import Tracing, recording, untraced
 from tests.conftest import Databases
+
+MARKERS = ("SELECT 1", "SELECT 2", "SELECT $1::text", "SELECT 1/0")
 
 
 def statements(exporter: InMemorySpanExporter) -> list[str]:
@@ -17,15 +24,16 @@ def statements(exporter: InMemorySpanExporter) -> list[str]:
     found = []
     for span in exporter.get_finished_spans():
         text = str((span.attributes or {}).get("db.statement", ""))
-        if text in ("SELECT 1", "SELECT 2"):
+        if text in MARKERS:
             found.append(text)
     return found
 
 
-async def test_statements_of_background_work_are_not_traced(
+@pytest.fixture
+async def traced(
     databases: Databases, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # No collector here: the OTLP exporter gives up on its one span at once.
+) -> AsyncIterator[tuple[Tracing, InMemorySpanExporter, asyncpg.Connection]]:
+    # No collector here: the OTLP exporter gives up on its spans at once.
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:9/v1/traces")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1")
     tracing = Tracing.start("native")
@@ -34,14 +42,69 @@ async def test_statements_of_background_work_are_not_traced(
     tracing.provider.add_span_processor(SimpleSpanProcessor(exporter))
     connection = await asyncpg.connect(databases.data_url)
     try:
-        await connection.fetchval("SELECT 1")
-        assert statements(exporter) == ["SELECT 1"]  # the instrumentation is on
-
-        async def background() -> int:
-            return int(await connection.fetchval("SELECT 2"))
-
-        assert await untraced(background()) == 2
-        assert statements(exporter) == ["SELECT 1"]
+        yield tracing, exporter, connection
     finally:
         await connection.close()
         await tracing.stop()
+
+
+async def test_statements_of_a_sampled_request_are_child_spans(
+    traced: tuple[Tracing, InMemorySpanExporter, asyncpg.Connection],
+) -> None:
+    tracing, exporter, connection = traced
+    with tracing.tracer.start_as_current_span("GET /x", kind=SpanKind.SERVER) as server:
+        marked = recording.set(True)  # what the request hook sets for a recorded request
+        try:
+            assert await connection.fetchval("SELECT $1::text", "jane.doe@example.com") == (
+                "jane.doe@example.com"
+            )
+            with pytest.raises(asyncpg.DivisionByZeroError):
+                await connection.execute("SELECT 1/0")
+        finally:
+            recording.reset(marked)
+    spans = {
+        str((s.attributes or {}).get("db.statement")): s for s in exporter.get_finished_spans()
+    }
+    selected, failed = spans["SELECT $1::text"], spans["SELECT 1/0"]
+    for span in (selected, failed):
+        assert span.name == "SELECT"
+        assert span.kind == SpanKind.CLIENT
+        assert span.parent is not None
+        assert span.parent.span_id == server.get_span_context().span_id
+        attributes = dict(span.attributes or {})
+        assert attributes["db.system"] == "postgresql"
+        assert attributes["db.name"] == connection._params.database
+        assert "net.peer.name" in attributes
+        # The bound value is nowhere: not in an attribute, not in an event.
+        assert "jane.doe@example.com" not in repr(attributes) + repr(span.events)
+    assert selected.status.status_code == StatusCode.UNSET
+    assert failed.status.status_code == StatusCode.ERROR
+    assert dict(failed.attributes or {})["error.type"] == "DivisionByZeroError"
+    assert not failed.events  # the error's message is not recorded
+
+
+async def test_statements_outside_a_sampled_request_make_no_span(
+    traced: tuple[Tracing, InMemorySpanExporter, asyncpg.Connection],
+) -> None:
+    tracing, exporter, connection = traced
+
+    async def background() -> int:
+        return int(await connection.fetchval("SELECT 2"))
+
+    marked = recording.set(True)
+    try:
+        # A task started by a sampled request inherits its context; untraced() cuts it off.
+        assert await untraced(background()) == 2
+    finally:
+        recording.reset(marked)
+    assert await connection.fetchval("SELECT 1") == 1  # no request at all
+    assert statements(exporter) == []
+
+
+async def test_stopping_tracing_restores_asyncpg(
+    traced: tuple[Tracing, InMemorySpanExporter, asyncpg.Connection],
+) -> None:
+    tracing, _, _ = traced
+    assert asyncpg.connection.Connection.fetchval.__wrapped__ is not None  # type: ignore[attr-defined]
+    await tracing.stop()
+    assert not hasattr(asyncpg.connection.Connection.fetchval, "__wrapped__")
