@@ -192,6 +192,21 @@ async def prepare(dsn: str) -> tuple[str, str, str, str]:
     return data_url, keys_url, key.token, ",".join(names)
 
 
+def server_env(data_url: str, keys_url: str, redis: str) -> dict[str, str]:
+    """The settings every configuration shares: production, scratch databases, a fresh master
+    key, JSON logs, and rate limits that never refuse."""
+    return {
+        "STRONGROOM_ENV": "production",
+        "STRONGROOM_DATABASE_URL": data_url,
+        "STRONGROOM_KEYSTORE_URL": keys_url,
+        "STRONGROOM_REDIS_URL": redis,
+        "STRONGROOM_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "STRONGROOM_RATE_LIMIT": "1000000",
+        "STRONGROOM_RATE_BURST": "10000000",
+        "STRONGROOM_LOG_FORMAT": "json",
+    }
+
+
 async def sealed(data_url: str) -> None:
     """Wait until the server has linked every audit event into the chain, so that no run leaves
     sealing work to the next (which may be another configuration) nor takes over any."""
@@ -247,16 +262,7 @@ async def main() -> None:
         os.sched_setaffinity(0, set(cpus[:-1]))
     data_url, keys_url, token, names = await prepare(args.dsn)
     log = Path(tempfile.mkstemp(prefix="strongroom-bench-obs-", suffix=".log")[1])
-    base = {
-        "STRONGROOM_ENV": "production",
-        "STRONGROOM_DATABASE_URL": data_url,
-        "STRONGROOM_KEYSTORE_URL": keys_url,
-        "STRONGROOM_REDIS_URL": args.redis,
-        "STRONGROOM_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
-        "STRONGROOM_RATE_LIMIT": "1000000",
-        "STRONGROOM_RATE_BURST": "10000000",
-        "STRONGROOM_LOG_FORMAT": "json",
-    }
+    base = server_env(data_url, keys_url, args.redis)
     results: dict[str, list[float]] = {name: [] for name in CONFIGS}
     cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
     try:

@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import logging
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -38,7 +36,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_observability import drop, prepare  # a sibling script
+from bench_observability import drop, prepare, server_env  # a sibling script
 
 PARTS = ("access lines", "server span", "PostgreSQL spans", "Redis spans")
 
@@ -92,16 +90,9 @@ async def main() -> None:
     data_url, keys_url, token, names = await prepare(args.dsn)
     for name in [k for k in os.environ if k.startswith(("STRONGROOM_", "OTEL_"))]:
         del os.environ[name]
+    os.environ.update(server_env(data_url, keys_url, args.redis))
     os.environ.update(
         {
-            "STRONGROOM_ENV": "production",
-            "STRONGROOM_DATABASE_URL": data_url,
-            "STRONGROOM_KEYSTORE_URL": keys_url,
-            "STRONGROOM_REDIS_URL": args.redis,
-            "STRONGROOM_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
-            "STRONGROOM_RATE_LIMIT": "1000000",
-            "STRONGROOM_RATE_BURST": "10000000",
-            "STRONGROOM_LOG_FORMAT": "json",
             "STRONGROOM_LOG_LEVEL": "INFO",
             "STRONGROOM_METRICS": "off",
             "STRONGROOM_TRACING": "on",
