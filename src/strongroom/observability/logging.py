@@ -188,7 +188,7 @@ def write_access(
     shape :class:`JsonFormatter` gives it, with the ids of ``span_context`` when it is a valid
     one; False (nothing queued) when that handler is not the root's any more, or the format is
     not JSON: the caller logs the usual way then. The line is built when it is written."""
-    global _flush_on
+    global _flush_on, _pending_handler
     handler = _json_handler
     if handler is None or handler not in logging.getLogger().handlers:
         return False
@@ -197,7 +197,7 @@ def write_access(
     _pending.append(
         (time.time(), (method, route, status, elapsed, sent, request_id, client), span_context)
     )
-    _set_handler(handler)
+    _pending_handler = handler
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -207,11 +207,6 @@ def write_access(
         loop.call_soon(flush_access_lines)
         _flush_on = loop
     return True
-
-
-def _set_handler(handler: logging.StreamHandler[Any]) -> None:
-    global _pending_handler
-    _pending_handler = handler
 
 
 @functools.lru_cache(maxsize=1024)

@@ -27,8 +27,7 @@ if TYPE_CHECKING:
 
     from strongroom.observability.metrics import Metrics
 
-_ACCESS = ACCESS_LOGGER
-access_log = logging.getLogger(_ACCESS)
+access_log = logging.getLogger(ACCESS_LOGGER)
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Business counts the audit sink cannot see: a first erasure writes its event in the erasure's
@@ -95,7 +94,14 @@ class RequestObserver:
         # makeRecord + handle: ``info()`` would also walk the stack to find the caller.
         access_log.handle(
             access_log.makeRecord(
-                _ACCESS, logging.INFO, _ACCESS, 0, message, (), None, extra={"_access": access}
+                ACCESS_LOGGER,
+                logging.INFO,
+                ACCESS_LOGGER,
+                0,
+                message,
+                (),
+                None,
+                extra={"_access": access},
             )
         )
 
