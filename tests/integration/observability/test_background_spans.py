@@ -86,7 +86,7 @@ async def test_statements_of_a_sampled_request_are_child_spans(
 async def test_statements_outside_a_sampled_request_make_no_span(
     traced: tuple[Tracing, InMemorySpanExporter, asyncpg.Connection],
 ) -> None:
-    tracing, exporter, connection = traced
+    _, exporter, connection = traced
 
     async def background() -> int:
         return int(await connection.fetchval("SELECT 2"))
