@@ -1,22 +1,29 @@
 """What observability costs: throughput of the service with it off, and on as deployed.
 
     python benchmarks/bench_observability.py [--dsn URL] [--redis URL] [--rounds 5]
-        [--seconds 8] [--connections 32] [--report PATH]
+        [--slices 4] [--seconds 3] [--connections 32] [--pin] [--configs off,...]
+        [--report PATH]
 
-Starts ``strongroom serve`` (Granian, one worker) once per configuration and round, always in
-the same invocation and interleaved (A, B, C, A, B, C, ...) so that drift on the machine hits
-every configuration alike, and drives it with a keep-alive HTTP/1.1 load generator written on
-raw asyncio streams (an HTTP client library would be the bottleneck). The request is the hot
-path of the vault: an authenticated record read (rate limit in Redis, row and data key from
-PostgreSQL, decryption, masking, and the audit event committed before the reply).
+Each round starts one ``strongroom serve`` (Granian, one worker) per configuration, each on
+databases of its own, and keeps them all running; after a warm-up it measures them in turn, in
+short slices, the order changing from slice to slice. Drift on a shared machine (other tenants,
+frequency changes) then hits every configuration alike within a round, and new processes every
+round average out what differs from one start to the next (memory layout, hash seeds). Load
+comes from a keep-alive HTTP/1.1 generator written on raw asyncio streams (an HTTP client
+library would be the bottleneck). The request is the hot path of the vault: an authenticated
+record read (rate limit in Redis, row and data key from PostgreSQL, decryption, masking, and the
+audit event committed before the reply). Around each slice the script waits until the server
+has linked every audit event into the chain, so a slice's CPU includes chaining its own events.
 
 Configurations:
 - ``off``: metrics off, tracing off, log level WARNING (no access lines);
 - ``traced+logged``: tracing on with 0 % sampling, access lines at INFO, metrics off;
 - ``all on``: the above plus Prometheus metrics (what a production pod runs).
 
-Reports the median requests/s of each configuration and the difference to ``off``, and writes
-them into the results block of ``benchmarks/OBSERVABILITY.md``.
+``--configs`` chooses others for bisecting a difference (``traced``, ``logged``,
+``info-no-access``, ``metrics``). Reports the median requests/s and server CPU per request of
+each configuration, the difference to ``off`` and the median over rounds of each round's ratio
+to ``off`` ("paired"), and writes them into the results block of ``benchmarks/OBSERVABILITY.md``.
 """
 
 from __future__ import annotations
@@ -65,7 +72,32 @@ CONFIGS: dict[str, dict[str, str]] = {
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
         "OTEL_TRACES_SAMPLER_ARG": "0",
     },
+    # For bisecting a difference; chosen with --configs.
+    "traced": {
+        "STRONGROOM_METRICS": "off",
+        "STRONGROOM_TRACING": "on",
+        "STRONGROOM_LOG_LEVEL": "WARNING",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0",
+    },
+    "logged": {
+        "STRONGROOM_METRICS": "off",
+        "STRONGROOM_TRACING": "off",
+        "STRONGROOM_LOG_LEVEL": "INFO",
+    },
+    "info-no-access": {
+        "STRONGROOM_METRICS": "off",
+        "STRONGROOM_TRACING": "off",
+        "STRONGROOM_LOG_LEVEL": "INFO",
+        "STRONGROOM_ACCESS_LOG": "off",
+    },
+    "metrics": {
+        "STRONGROOM_METRICS": "on",
+        "STRONGROOM_TRACING": "off",
+        "STRONGROOM_LOG_LEVEL": "WARNING",
+    },
 }
+DEFAULT_CONFIGS = ("off", "traced+logged", "all on")
 
 
 def free_port() -> int:
@@ -237,22 +269,50 @@ def machine() -> str:
     )
 
 
+async def seed(server: Server, token: str) -> bytes:
+    """A collection and one record in the server's databases; returns the request that reads it."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers) as client:
+        schema = {"fields": {"email": {"type": "email"}, "card": {"type": "card"}}}
+        assert (await client.put("/v1/collections/people", json=schema)).status_code == 201
+        created = await client.post(
+            "/v1/collections/people/records",
+            json={
+                "subject_id": "b-1",
+                "data": {"email": "b1@example.com", "card": "4111 1111 1111 1111"},
+            },
+        )
+        assert created.status_code == 201, created.text
+        path = created.headers["location"]
+    head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
+    return head.encode()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dsn", default=DEFAULT_DSN)
     parser.add_argument("--redis", default=DEFAULT_REDIS)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--slices", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--report", type=Path, default=Path(__file__).with_name("OBSERVABILITY.md"))
     parser.add_argument(
         "--pin",
         action="store_true",
-        help="run the server on the last CPU and this load generator on the others, so that "
+        help="run the servers on the last CPU and this load generator on the others, so that "
         "they do not take turns on one core (PostgreSQL and Redis still run anywhere)",
     )
+    parser.add_argument(
+        "--configs",
+        default=",".join(DEFAULT_CONFIGS),
+        help=f"comma-separated, 'off' first; any of {', '.join(CONFIGS)}",
+    )
     args = parser.parse_args()
+    configs = args.configs.split(",")
+    if configs[0] != "off" or not set(configs) <= set(CONFIGS) or len(set(configs)) < len(configs):
+        parser.error(f"--configs: 'off' first, then any of {', '.join(CONFIGS)}, once each")
     server_cpu = None
     if args.pin:
         cpus = sorted(os.sched_getaffinity(0))
@@ -260,54 +320,66 @@ async def main() -> None:
             parser.error("--pin needs at least two CPUs")
         server_cpu = cpus[-1]
         os.sched_setaffinity(0, set(cpus[:-1]))
-    data_url, keys_url, token, names = await prepare(args.dsn)
     log = Path(tempfile.mkstemp(prefix="strongroom-bench-obs-", suffix=".log")[1])
-    base = server_env(data_url, keys_url, args.redis)
-    results: dict[str, list[float]] = {name: [] for name in CONFIGS}
-    cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    # Each configuration has databases of its own, so each server seals its own audit events.
+    setups: dict[str, tuple[str, dict[str, str], str]] = {}  # data url, environment, token
+    created: list[str] = []
+    requests: dict[str, bytes] = {}
+    results: dict[str, list[float]] = {name: [] for name in configs}
+    cpu: dict[str, list[float]] = {name: [] for name in configs}
     try:
-        first = Server({**base, **CONFIGS["off"]}, log)
-        headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(base_url=first.url, headers=headers) as client:
-            schema = {"fields": {"email": {"type": "email"}, "card": {"type": "card"}}}
-            assert (await client.put("/v1/collections/people", json=schema)).status_code == 201
-            created = await client.post(
-                "/v1/collections/people/records",
-                json={
-                    "subject_id": "b-1",
-                    "data": {"email": "b1@example.com", "card": "4111 1111 1111 1111"},
-                },
-            )
-            assert created.status_code == 201, created.text
-            path = created.headers["location"]
-        first.stop()
-        request = (
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
-        ).encode()
+        for name in configs:
+            data_url, keys_url, token, names = await prepare(args.dsn)
+            created.append(names)
+            env = {**server_env(data_url, keys_url, args.redis), **CONFIGS[name]}
+            setups[name] = (data_url, env, token)
         for round_ in range(args.rounds):
-            order = list(CONFIGS) if round_ % 2 == 0 else list(reversed(CONFIGS))
-            for name in order:
-                server = Server({**base, **CONFIGS[name]}, log, server_cpu)
-                try:
-                    await load(server.port, request, args.connections, args.warmup)
-                    await sealed(data_url)
-                    used = server.cpu_seconds()
-                    done, failed = await load(server.port, request, args.connections, args.seconds)
-                    await sealed(data_url)  # the run's CPU includes chaining its own events
-                    used = server.cpu_seconds() - used
-                finally:
+            servers: dict[str, Server] = {}
+            try:
+                # Started in a different order each round: no configuration is always first.
+                shift = round_ % len(configs)
+                for name in configs[shift:] + configs[:shift]:
+                    servers[name] = Server(setups[name][1], log, server_cpu)
+                    if name not in requests:
+                        requests[name] = await seed(servers[name], setups[name][2])
+                for name in configs:
+                    await load(servers[name].port, requests[name], args.connections, args.warmup)
+                done = dict.fromkeys(configs, 0)
+                used = dict.fromkeys(configs, 0.0)
+                for slice_ in range(args.slices):
+                    # Each slice in another order, so that no configuration always follows
+                    # the same one.
+                    shift = (round_ * args.slices + slice_) % len(configs)
+                    order = configs[shift:] + configs[:shift]
+                    if slice_ % 2:
+                        order.reverse()
+                    for name in order:
+                        server, data_url = servers[name], setups[name][0]
+                        await sealed(data_url)
+                        before = server.cpu_seconds()
+                        count, failed = await load(
+                            server.port, requests[name], args.connections, args.seconds
+                        )
+                        await sealed(data_url)  # the slice's CPU includes chaining its events
+                        used[name] += server.cpu_seconds() - before
+                        done[name] += count
+                        if failed:
+                            raise RuntimeError(f"{failed} requests failed under {name}; see {log}")
+            finally:
+                for server in servers.values():
                     server.stop()
-                if failed:
-                    raise RuntimeError(f"{failed} requests failed under {name}; see {log}")
-                results[name].append(done / args.seconds)
-                cpu[name].append(used / done * 1e6)
+            measured = args.slices * args.seconds
+            for name in configs:
+                results[name].append(done[name] / measured)
+                cpu[name].append(used[name] / done[name] * 1e6)
                 print(
-                    f"round {round_ + 1} {name:>14}: {done / args.seconds:8.0f} req/s, "
-                    f"{used / done * 1e6:6.0f} us CPU/request",
+                    f"round {round_ + 1} {name:>14}: {done[name] / measured:8.0f} req/s, "
+                    f"{used[name] / done[name] * 1e6:6.0f} us CPU/request",
                     flush=True,
                 )
     finally:
-        await drop(args.dsn, names)
+        for names in created:
+            await drop(args.dsn, names)
     report = table(results, cpu, args)
     print(report)
     write_report(args.report, report)
@@ -322,8 +394,10 @@ def table(
     cpu_baseline = statistics.median(cpu["off"])
     lines = [
         f"- machine: {machine()}",
-        f"- {args.rounds} interleaved rounds, {args.warmup:g} s warm-up + {args.seconds:g} s "
-        f"measured each, {args.connections} keep-alive connections, Granian with 1 worker"
+        f"- {args.rounds} rounds; in each, one server per configuration running side by side, "
+        f"{args.warmup:g} s warm-up each, then {args.slices} slices of {args.seconds:g} s per "
+        f"configuration in alternating order; {args.connections} keep-alive connections, "
+        "Granian with 1 worker"
         + (", the server pinned to one CPU, the load generator to the other" if args.pin else ""),
         "",
         "| configuration | median req/s | vs off | paired vs off | server CPU µs/request "

@@ -187,27 +187,65 @@ def test_buffered_access_lines_are_what_the_formatter_writes(
     assert list(built.items()) == list(expected.items())
 
 
-def test_access_lines_queued_in_a_loop_are_written_when_its_turn_ends() -> None:
+@pytest.fixture
+def json_stream() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
     configure_logging("INFO", "json", stream)
+    yield stream
+    structured.flush_access_lines()
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
 
-    async def requests() -> str:
+
+def _request_line(request_id: str = "r") -> None:
+    RequestObserver._access_line(_Request(request_id, "10.0.0.1"), "GET", "/x", 200, 0.001, 1)  # type: ignore[arg-type]
+
+
+def _loggers(stream: io.StringIO) -> list[str]:
+    return [orjson.loads(line)["logger"] for line in stream.getvalue().splitlines()]
+
+
+def test_queued_access_lines_are_written_together_after_the_delay(
+    json_stream: io.StringIO,
+) -> None:
+    async def requests() -> tuple[str, str]:
         for _ in range(3):
-            RequestObserver._access_line(_Request("r", "10.0.0.1"), "GET", "/x", 200, 0.001, 1)  # type: ignore[arg-type]
-        queued = stream.getvalue()
+            _request_line()
         await asyncio.sleep(0)
-        return queued
+        after_the_turn = json_stream.getvalue()
+        await asyncio.sleep(structured.ACCESS_FLUSH_DELAY * 1.5)
+        return after_the_turn, json_stream.getvalue()
 
-    try:
-        assert asyncio.run(requests()) == ""
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-    written = stream.getvalue().splitlines()
-    assert len(written) == 3
-    assert all(orjson.loads(line)["logger"] == "strongroom.access" for line in written)
+    after_the_turn, after_the_delay = asyncio.run(requests())
+    assert after_the_turn == ""
+    assert _loggers(json_stream) == ["strongroom.access"] * 3
+    assert after_the_delay == json_stream.getvalue()
+
+
+def test_a_full_buffer_of_access_lines_is_written_at_once(json_stream: io.StringIO) -> None:
+    async def requests() -> tuple[int, int]:
+        for _ in range(structured.ACCESS_BUFFER_LINES - 1):
+            _request_line()
+        before = len(json_stream.getvalue().splitlines())
+        _request_line()
+        return before, len(json_stream.getvalue().splitlines())
+
+    assert asyncio.run(requests()) == (0, structured.ACCESS_BUFFER_LINES)
+
+
+def test_queued_access_lines_come_before_a_later_record(json_stream: io.StringIO) -> None:
+    async def requests() -> None:
+        _request_line("first")
+        logging.getLogger("strongroom.test").warning("after the request")
+        _request_line("second")
+
+    asyncio.run(requests())
+    structured.flush_access_lines()  # as the application does when it stops
+    lines = [orjson.loads(line) for line in json_stream.getvalue().splitlines()]
+    assert [line.get("request_id") for line in lines] == ["first", None, "second"]
+    assert lines[1]["message"] == "after the request"
 
 
 @pytest.mark.parametrize(
