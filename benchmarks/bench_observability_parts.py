@@ -57,8 +57,6 @@ class Switches:
         self._on = dict.fromkeys(PARTS, True)
 
     def set(self, on: frozenset[str]) -> None:
-        from opentelemetry.instrumentation.redis import RedisInstrumentor
-
         tracing = self._tracing
         self._access.setLevel(logging.INFO if "access lines" in on else logging.WARNING)
         hooks = tuple(
@@ -72,11 +70,11 @@ class Switches:
                 tracing._asyncpg()
                 tracing._asyncpg = None
         if ("Redis spans" in on) != self._on["Redis spans"]:
-            for client in tracing._redis:
-                if "Redis spans" in on:
-                    RedisInstrumentor.instrument_client(client, tracer_provider=tracing.provider)
-                else:
-                    RedisInstrumentor.uninstrument_client(client)
+            if "Redis spans" in on:
+                tracing._redis = self._tracing_module._instrument_redis(tracing.tracer)
+            else:
+                tracing._redis()
+                tracing._redis = None
         self._on = {part: part in on for part in PARTS}
 
 

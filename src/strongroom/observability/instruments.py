@@ -73,8 +73,6 @@ class Observability:
     def watch_redis(self, client: Any) -> None:
         if self.metrics is not None:
             self.metrics.watch_redis(client)
-        if self.tracing is not None:
-            self.tracing.instrument_redis(client)
 
     def watch_dek_cache(self, cache: Any) -> None:
         if self.metrics is not None:

@@ -137,7 +137,7 @@ class RequestTracer:
 
     def __init__(self, tracer: Tracer, roots_dropped: bool = False) -> None:
         from opentelemetry import context, propagate, trace
-        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
+        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
         self._tracer = tracer
@@ -149,14 +149,14 @@ class RequestTracer:
         self._attach = context.attach
         self._detach = context.detach
         self._set_value = context.set_value
-        # The key the instrumentations check first: an unsampled request creates no child
-        # spans at all (the parent-based sampler would drop every one of them anyway).
+        # The key OpenTelemetry's instrumentations check first: an unsampled request creates no
+        # child spans at all (the parent-based sampler would drop every one of them anyway).
         self._suppress = _SUPPRESS_INSTRUMENTATION_KEY
         # When the sampler drops every trace that starts here (sampling at 0 %), a request that
-        # brings no trace context gets no span: only the suppression, set up once. Tracing on
-        # but unsampled then costs about nothing.
+        # brings no trace context gets no span and no context of its own: the PostgreSQL and
+        # Redis spans and span() look at ``recording``, which stays False. Tracing on but
+        # unsampled then costs a header lookup or two.
         self._roots_dropped = roots_dropped
-        self._suppressed = context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, Context())
         self._context_headers = tuple(
             name.encode("latin-1") for name in propagate.get_global_textmap().fields
         )
@@ -169,7 +169,7 @@ class RequestTracer:
                 if request.get_first_header(name) is not None:
                     break
             else:
-                return self._attach(self._suppressed), None, None
+                return None, None, None
         method = _method(request)
         route = _route(request)
         parent = self._extract(request, getter=self._getter)  # type: ignore[arg-type]  # duck-typed Getter
@@ -198,6 +198,8 @@ class RequestTracer:
         status: int,
     ) -> None:
         token, span, marked = state
+        if token is None:  # no trace context came and none can start here
+            return
         self._detach(token)  # type: ignore[arg-type]  # the token attach returned
         if span is None:
             return

@@ -12,8 +12,10 @@ OpenTelemetry's own: ``db.system``, ``db.name``, ``db.user``, ``db.statement``, 
 made only inside a request whose span records: an unsampled request pays one context-variable
 lookup per statement, where OpenTelemetry's wrapper costs a coroutine and several context
 lookups. Statements carry no values (asyncpg binds parameters, which are not captured). Redis
-spans come from the OpenTelemetry instrumentation (arguments replaced by ``?``). Other
-components call :func:`span` around outgoing calls (Vault).
+spans are made the same way, named by the command, with no argument at all (keys and values can
+name a person). So an unsampled request needs no suppression context for either, and a request
+that brings no trace context when nothing can be sampled costs the tracing hook one header
+lookup. Other components call :func:`span` around outgoing calls (Vault).
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ class Tracing:
         self.provider = provider
         self.tracer = tracer
         self.current_span = trace.get_current_span
-        self._redis: list[Any] = []
         self._asyncpg: Callable[[], None] | None = None
+        self._redis: Callable[[], None] | None = None
 
     @classmethod
     def start(cls, implementation: str) -> Tracing | None:
@@ -80,24 +82,17 @@ class Tracing:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         tracing = cls(provider, tracer)
         tracing._asyncpg = _instrument_asyncpg(tracer)
+        tracing._redis = _instrument_redis(tracer)
         _active = tracing
         _install_log_ids()
         return tracing
 
-    def instrument_redis(self, client: Any) -> None:
-        from opentelemetry.instrumentation.redis import RedisInstrumentor
-
-        RedisInstrumentor.instrument_client(client, tracer_provider=self.provider)
-        self._redis.append(client)
-
     async def stop(self) -> None:
         """Export what is buffered and remove the instrumentations."""
         global _active
-        from opentelemetry.instrumentation.redis import RedisInstrumentor
-
-        for client in self._redis:
-            RedisInstrumentor.uninstrument_client(client)
-        self._redis.clear()
+        if self._redis is not None:
+            self._redis()
+            self._redis = None
         if self._asyncpg is not None:
             self._asyncpg()
             self._asyncpg = None
@@ -189,28 +184,34 @@ def _remove_log_ids() -> None:
 # -- PostgreSQL ----------------------------------------------------------------------------------
 
 _PG_METHODS = ("execute", "executemany", "fetch", "fetchval", "fetchrow")
-_pg_instrumented = False
+_instrumented: set[str] = set()
+
+
+def _wrap_methods(
+    label: str, owner: type, names: tuple[str, ...], wrap: Callable[[Any], Any]
+) -> Callable[[], None] | None:
+    """Replace ``owner``'s methods by ``wrap(method)``; returns what undoes it (None when
+    ``label`` is instrumented already)."""
+    if label in _instrumented:
+        return None
+    originals = {name: getattr(owner, name) for name in names}
+    for name, method in originals.items():
+        setattr(owner, name, wrap(method))
+    _instrumented.add(label)
+
+    def uninstrument() -> None:
+        for name, method in originals.items():
+            setattr(owner, name, method)
+        _instrumented.discard(label)
+
+    return uninstrument
 
 
 def _instrument_asyncpg(tracer: Tracer) -> Callable[[], None] | None:
     """Wrap asyncpg's statement methods; returns what undoes it (None if it was done already)."""
-    global _pg_instrumented
-    if _pg_instrumented:
-        return None
     from asyncpg.connection import Connection
 
-    originals = {name: getattr(Connection, name) for name in _PG_METHODS}
-    for name, method in originals.items():
-        setattr(Connection, name, _pg_wrapper(tracer, method))
-    _pg_instrumented = True
-
-    def uninstrument() -> None:
-        global _pg_instrumented
-        for name, method in originals.items():
-            setattr(Connection, name, method)
-        _pg_instrumented = False
-
-    return uninstrument
+    return _wrap_methods("asyncpg", Connection, _PG_METHODS, functools.partial(_pg_wrapper, tracer))
 
 
 def _pg_wrapper(tracer: Tracer, method: Callable[..., Any]) -> Callable[..., Any]:
@@ -275,4 +276,72 @@ def _pg_attributes(connection: Any, query: str) -> dict[str, Any]:
     elif isinstance(address, str):
         attributes["net.peer.name"] = address
         attributes["net.transport"] = "other"
+    return attributes
+
+
+# -- Redis ---------------------------------------------------------------------------------------
+
+
+def _instrument_redis(tracer: Tracer) -> Callable[[], None] | None:
+    """Wrap the asyncio Redis client's command method (every command, scripts included, goes
+    through it); returns what undoes it (None if it was done already)."""
+    from redis.asyncio.client import Redis
+
+    return _wrap_methods(
+        "redis", Redis, ("execute_command",), functools.partial(_redis_wrapper, tracer)
+    )
+
+
+def _redis_wrapper(tracer: Tracer, method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(client: Any, *args: Any, **options: Any) -> Any:
+        if not recording.get():  # hands back the command's own coroutine: no frame added
+            return method(client, *args, **options)
+        return _redis_span(tracer, method, client, args, options)
+
+    return call
+
+
+async def _redis_span(
+    tracer: Tracer,
+    method: Callable[..., Any],
+    client: Any,
+    args: tuple[Any, ...],
+    options: dict[str, Any],
+) -> Any:
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    command = _redis_command(args[0]) if args else "REDIS"
+    with tracer.start_as_current_span(
+        command,
+        kind=SpanKind.CLIENT,
+        attributes=_redis_attributes(client, command),
+        record_exception=False,  # a reply's error text can quote a key
+        set_status_on_exception=False,
+    ) as current:
+        try:
+            return await method(client, *args, **options)
+        except BaseException as exc:
+            current.set_attribute("error.type", type(exc).__qualname__)
+            current.set_status(Status(StatusCode.ERROR))
+            raise
+
+
+def _redis_command(name: Any) -> str:
+    text = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
+    return text.split(None, 1)[0].upper() if text.strip() else "REDIS"
+
+
+def _redis_attributes(client: Any, command: str) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"db.system": "redis", "db.operation": command}
+    settings = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
+    if "path" in settings:
+        attributes["net.peer.name"] = settings["path"]
+        attributes["net.transport"] = "other"
+    elif "host" in settings:
+        attributes["net.peer.name"] = settings["host"]
+        attributes["net.peer.port"] = settings.get("port", 6379)
+        attributes["net.transport"] = "ip_tcp"
+    if "db" in settings:
+        attributes["db.redis.database_index"] = settings["db"]
     return attributes
