@@ -200,7 +200,7 @@ def write_access(
     not JSON: the caller logs the usual way then. The line is built when it is written."""
     global _flush_on, _flush_timer, _pending_handler
     handler = _json_handler
-    if handler is None or handler not in logging.getLogger().handlers:
+    if handler is None or handler not in logging.root.handlers:
         return False
     if handler is not _pending_handler:
         flush_access_lines()  # lines queued for a handler since replaced go to that one
@@ -240,7 +240,7 @@ def _json_line(now: float, line: _Line, span_context: Any) -> str:
     safe_id = orjson.dumps(privacy.redact_text(request_id)).decode() if request_id else "null"
     return (
         f'{{"time":"{_time(now)}","level":"INFO","logger":"{ACCESS_LOGGER}","message":{message}'
-        f'{ids},"request_id":{safe_id},{head},"duration_ms":{round(elapsed * 1000, 3)!r},'
+        f'{ids},"request_id":{safe_id},{head},"duration_ms":{elapsed * 1000:.3f},'
         f'"bytes":{sent},"client":"{client_network(client)}"}}'
     )
 

@@ -52,7 +52,7 @@ async def logged_client(
 
 
 def lines(output: io.StringIO) -> list[dict[str, object]]:
-    flush_access_lines()  # written when the loop's turn ends; the test reads before that
+    flush_access_lines()  # lines wait in a buffer; the test reads before it is written
     return [orjson.loads(line) for line in output.getvalue().splitlines() if line.strip()]
 
 
