@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -181,7 +181,7 @@ def _remove_log_ids() -> None:
     structured.trace_ids = None
 
 
-# -- PostgreSQL ----------------------------------------------------------------------------------
+# -- Client spans: PostgreSQL and Redis -------------------------------------------------------
 
 _PG_METHODS = ("execute", "executemany", "fetch", "fetchval", "fetchrow")
 _instrumented: set[str] = set()
@@ -211,43 +211,54 @@ def _instrument_asyncpg(tracer: Tracer) -> Callable[[], None] | None:
     """Wrap asyncpg's statement methods; returns what undoes it (None if it was done already)."""
     from asyncpg.connection import Connection
 
-    return _wrap_methods("asyncpg", Connection, _PG_METHODS, functools.partial(_pg_wrapper, tracer))
+    wrap = functools.partial(_client_wrapper, tracer, _describe_statement)
+    return _wrap_methods("asyncpg", Connection, _PG_METHODS, wrap)
 
 
-def _pg_wrapper(tracer: Tracer, method: Callable[..., Any]) -> Callable[..., Any]:
+def _client_wrapper(
+    tracer: Tracer,
+    describe: Callable[[Any, tuple[Any, ...], dict[str, Any]], tuple[str, dict[str, Any]]],
+    method: Callable[..., Any],
+) -> Callable[..., Any]:
+    """``method`` as it is outside a recording request (its own coroutine: no frame added), and
+    inside one as a client span named and described by ``describe(owner, args, kwargs)``."""
+
     @functools.wraps(method)
-    def call(connection: Any, query: str, *args: Any, **kwargs: Any) -> Any:
-        if not recording.get():  # hands back the statement's own coroutine: no frame added
-            return method(connection, query, *args, **kwargs)
-        return _pg_span(tracer, method, connection, query, args, kwargs)
+    def call(owner: Any, *args: Any, **kwargs: Any) -> Any:
+        if not recording.get():
+            return method(owner, *args, **kwargs)
+        name, attributes = describe(owner, args, kwargs)
+        return _client_span(tracer, name, attributes, method(owner, *args, **kwargs))
 
     return call
 
 
-async def _pg_span(
-    tracer: Tracer,
-    method: Callable[..., Any],
-    connection: Any,
-    query: str,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+async def _client_span(
+    tracer: Tracer, name: str, attributes: dict[str, Any], call: Awaitable[Any]
 ) -> Any:
     from opentelemetry.trace import SpanKind, Status, StatusCode
 
-    # Exceptions are not recorded: a database error's detail can quote a value.
+    # Exceptions are not recorded: a database error's detail or a Redis reply can quote a value.
     with tracer.start_as_current_span(
-        _pg_operation(query),
+        name,
         kind=SpanKind.CLIENT,
-        attributes=_pg_attributes(connection, query),
+        attributes=attributes,
         record_exception=False,
         set_status_on_exception=False,
     ) as current:
         try:
-            return await method(connection, query, *args, **kwargs)
+            return await call
         except BaseException as exc:
             current.set_attribute("error.type", type(exc).__qualname__)
             current.set_status(Status(StatusCode.ERROR))
             raise
+
+
+def _describe_statement(
+    connection: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    query = str(args[0] if args else kwargs.get("query", ""))
+    return _pg_operation(query), _pg_attributes(connection, query)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -287,44 +298,15 @@ def _instrument_redis(tracer: Tracer) -> Callable[[], None] | None:
     through it); returns what undoes it (None if it was done already)."""
     from redis.asyncio.client import Redis
 
-    return _wrap_methods(
-        "redis", Redis, ("execute_command",), functools.partial(_redis_wrapper, tracer)
-    )
+    wrap = functools.partial(_client_wrapper, tracer, _describe_command)
+    return _wrap_methods("redis", Redis, ("execute_command",), wrap)
 
 
-def _redis_wrapper(tracer: Tracer, method: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    def call(client: Any, *args: Any, **options: Any) -> Any:
-        if not recording.get():  # hands back the command's own coroutine: no frame added
-            return method(client, *args, **options)
-        return _redis_span(tracer, method, client, args, options)
-
-    return call
-
-
-async def _redis_span(
-    tracer: Tracer,
-    method: Callable[..., Any],
-    client: Any,
-    args: tuple[Any, ...],
-    options: dict[str, Any],
-) -> Any:
-    from opentelemetry.trace import SpanKind, Status, StatusCode
-
+def _describe_command(
+    client: Any, args: tuple[Any, ...], _kwargs: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
     command = _redis_command(args[0]) if args else "REDIS"
-    with tracer.start_as_current_span(
-        command,
-        kind=SpanKind.CLIENT,
-        attributes=_redis_attributes(client, command),
-        record_exception=False,  # a reply's error text can quote a key
-        set_status_on_exception=False,
-    ) as current:
-        try:
-            return await method(client, *args, **options)
-        except BaseException as exc:
-            current.set_attribute("error.type", type(exc).__qualname__)
-            current.set_status(Status(StatusCode.ERROR))
-            raise
+    return command, _redis_attributes(client, command)
 
 
 def _redis_command(name: Any) -> str:

@@ -61,11 +61,13 @@ async def test_statements_of_a_sampled_request_are_child_spans(
             )
             with pytest.raises(asyncpg.DivisionByZeroError):
                 await connection.execute("SELECT 1/0")
+            assert await connection.fetchval(query="SELECT 2") == 2  # the statement by keyword
         finally:
             recording.reset(marked)
     spans = {
         str((s.attributes or {}).get("db.statement")): s for s in exporter.get_finished_spans()
     }
+    assert spans["SELECT 2"].name == "SELECT"
     selected, failed = spans["SELECT $1::text"], spans["SELECT 1/0"]
     for span in (selected, failed):
         assert span.name == "SELECT"
