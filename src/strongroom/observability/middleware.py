@@ -162,8 +162,9 @@ class RequestTracer:
         )
 
     def start(self, request: Request) -> tuple[object, Any, Any]:
-        """What ``finish`` undoes: the context token, the span (None when there is none) and the
-        token of :data:`~strongroom.observability.tracing.recording` (None unless recorded)."""
+        """What ``finish`` undoes: the context token (None when nothing was attached: no trace
+        context came and none can start here), the span (None when there is none) and the token
+        of :data:`~strongroom.observability.tracing.recording` (None unless recorded)."""
         if self._roots_dropped:
             for name in self._context_headers:
                 if request.get_first_header(name) is not None:
