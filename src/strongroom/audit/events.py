@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from asyncpg.pgproto.pgproto import UUID as _FastUUID
 
 ACTIONS = frozenset(
     {
@@ -27,6 +30,16 @@ ACTIONS = frozenset(
         "ratelimit.exceeded",
     }
 )
+
+
+def new_event_id() -> uuid.UUID:
+    """A random (version 4) UUID, made as asyncpg's C ``UUID`` (a ``uuid.UUID`` subclass):
+    half the cost of ``uuid.uuid4()``, whose pure-Python constructor shows in profiles of the
+    request path, where every audited request makes one."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return _FastUUID(bytes(raw))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +68,7 @@ class AuditEvent:
     request_id: str | None = None
     trace_id: str | None = None
     client: str | None = None
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=new_event_id)
     occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
