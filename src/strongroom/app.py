@@ -24,7 +24,7 @@ from strongroom.cache.redis import create_redis
 from strongroom.crypto import DekCache
 from strongroom.crypto.providers import open_key_provider
 from strongroom.domain.collections import CollectionService
-from strongroom.domain.keys import KeyService
+from strongroom.domain.keys import KeyService, subject_of
 from strongroom.domain.records import RecordService
 from strongroom.domain.rotation import KeyRotation, RewrapJob
 from strongroom.domain.subjects import SubjectService
@@ -121,7 +121,9 @@ def create_app(settings: Settings) -> Application:
         # Once: a passphrase is stretched here; a Vault provider logs in and starts renewing.
         key_provider = await open_key_provider(settings)
         resources["key_provider"] = key_provider
-        dek_cache: DekCache[Any, Any] = DekCache(settings.dek_cache_size, settings.dek_cache_ttl)
+        dek_cache: DekCache[Any, Any] = DekCache(
+            settings.dek_cache_size, settings.dek_cache_ttl, group=subject_of
+        )
         observability.watch_dek_cache(dek_cache)
         key_store = PgKeyStore(key_pool)
         keys = KeyService(key_store, key_provider.wrapper, dek_cache)

@@ -30,12 +30,18 @@ class DekCache(Generic[K, V]):
     `get`, `put` and `evict` are O(1); expired entries are dropped when touched or by
     `purge_expired`. Not thread-safe: use it from one event loop.
 
+    With a ``group`` function (a subject's keys: ``key[:2]``, its tenant and pseudonym), the
+    cache also indexes its keys by group, and `evict_group` drops a whole group in time
+    proportional to its size, not to the cache's: an erasure must not scan every cached key.
+
     `hits`, `misses`, `evictions` (dropped for capacity) and `expirations` are public counters.
     """
 
     __slots__ = (
         "_clock",
         "_entries",
+        "_group",
+        "_groups",
         "_max_entries",
         "_ttl",
         "evictions",
@@ -49,6 +55,7 @@ class DekCache(Generic[K, V]):
         max_entries: int,
         ttl_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        group: Callable[[K], Hashable] | None = None,
     ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
@@ -58,6 +65,8 @@ class DekCache(Generic[K, V]):
         self._ttl = float(ttl_seconds)
         self._clock = clock
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._group = group
+        self._groups: dict[Hashable, set[K]] = {}
         self.hits = 0
         self.misses = 0
         self.evictions = 0
@@ -81,7 +90,7 @@ class DekCache(Generic[K, V]):
             return None
         expires_at, value = entry
         if self._clock() >= expires_at:
-            del self._entries[key]
+            self._drop(key)
             self.expirations += 1
             self.misses += 1
             return None
@@ -92,21 +101,35 @@ class DekCache(Generic[K, V]):
     def put(self, key: K, value: V) -> None:
         """Store `value` with a fresh TTL, dropping the least recently used entry when full."""
         entries = self._entries
+        if self._group is not None and key not in entries:
+            self._groups.setdefault(self._group(key), set()).add(key)
         entries[key] = (self._clock() + self._ttl, value)
         entries.move_to_end(key)
         while len(entries) > self._max_entries:
-            entries.popitem(last=False)
+            self._drop(next(iter(entries)))
             self.evictions += 1
 
     def evict(self, key: K) -> bool:
         """Drop `key`; return whether it was present."""
-        return self._entries.pop(key, None) is not None
+        if key not in self._entries:
+            return False
+        self._drop(key)
+        return True
+
+    def evict_group(self, group: Hashable) -> int:
+        """Drop every entry of `group` (O(size of the group)); return how many."""
+        if self._group is None:
+            raise TypeError("this cache was made without a group function")
+        members = self._groups.pop(group, ())
+        for key in members:
+            del self._entries[key]
+        return len(members)
 
     def evict_where(self, predicate: Callable[[K], bool]) -> int:
         """Drop every entry whose key satisfies `predicate` (O(n)); return how many."""
         doomed = [key for key in self._entries if predicate(key)]
         for key in doomed:
-            del self._entries[key]
+            self._drop(key)
         return len(doomed)
 
     def purge_expired(self) -> int:
@@ -114,13 +137,23 @@ class DekCache(Generic[K, V]):
         now = self._clock()
         doomed = [key for key, (expires_at, _) in self._entries.items() if now >= expires_at]
         for key in doomed:
-            del self._entries[key]
+            self._drop(key)
         self.expirations += len(doomed)
         return len(doomed)
 
     def clear(self) -> None:
         """Drop every entry; the counters are kept."""
         self._entries.clear()
+        self._groups.clear()
+
+    def _drop(self, key: K) -> None:
+        del self._entries[key]
+        if self._group is not None:
+            group = self._group(key)
+            members = self._groups[group]
+            members.discard(key)
+            if not members:
+                del self._groups[group]
 
     def __len__(self) -> int:
         """Entries held, including expired ones not yet dropped."""

@@ -26,6 +26,12 @@ T = TypeVar("T")
 CacheKey = tuple[str, bytes, int | None]
 
 
+def subject_of(key: CacheKey) -> tuple[str, bytes]:
+    """The group of a cached data key: its subject (tenant, pseudonym). The data-key cache is
+    made with it, so that forgetting a subject drops its keys without scanning the cache."""
+    return key[0], key[1]
+
+
 class KeyService:
     """Hands out a tenant's :class:`BlindIndex` and a subject's :class:`FieldCipher`."""
 
@@ -120,7 +126,7 @@ class KeyService:
         return destroyed
 
     def forget_subject(self, tenant_id: str, subject_ref: bytes) -> None:
-        self._cache.evict_where(lambda key: key[0] == tenant_id and key[1] == subject_ref)
+        self._cache.evict_group((tenant_id, subject_ref))
 
     async def _unwrap(self, wrapped: WrappedKey, aad: bytes) -> bytes:
         try:

@@ -127,6 +127,57 @@ def test_evict_where_drops_matching_keys(clock: FakeClock) -> None:
     assert cache.get(("t2", b"s1", 1)) == 4
 
 
+def grouped(clock: FakeClock, max_entries: int = 10) -> DekCache[tuple[str, bytes, int], int]:
+    return DekCache(max_entries, 60.0, clock=clock, group=lambda key: key[:2])
+
+
+def test_evict_group_drops_a_subjects_keys_and_nothing_else(clock: FakeClock) -> None:
+    cache = grouped(clock)
+    cache.put(("t1", b"s1", 1), 1)
+    cache.put(("t1", b"s1", 2), 2)
+    cache.put(("t1", b"s2", 1), 3)
+    cache.put(("t2", b"s1", 1), 4)
+    cache.put(("t1", b"s1", 2), 5)  # replaced, still one entry
+    assert cache.evict_group(("t1", b"s1")) == 2
+    assert len(cache) == 2
+    assert cache.get(("t1", b"s1", 1)) is None
+    assert cache.get(("t1", b"s1", 2)) is None
+    assert cache.get(("t1", b"s2", 1)) == 3
+    assert cache.get(("t2", b"s1", 1)) == 4
+    assert cache.evict_group(("t1", b"s1")) == 0
+
+
+def test_the_group_index_follows_every_way_out(clock: FakeClock) -> None:
+    cache = grouped(clock, max_entries=3)
+    cache.put(("t", b"a", 1), 1)
+    cache.put(("t", b"b", 1), 2)
+    cache.put(("t", b"c", 1), 3)
+    cache.put(("t", b"d", 1), 4)  # full: ("t", b"a", 1) goes for capacity
+    assert cache.evict_group(("t", b"a")) == 0
+    assert cache.evict(("t", b"b", 1)) is True
+    assert cache.evict_group(("t", b"b")) == 0
+    assert cache.evict_where(lambda key: key[1] == b"c") == 1
+    assert cache.evict_group(("t", b"c")) == 0
+    clock.now += 61
+    assert cache.get(("t", b"d", 1)) is None  # expired on touch
+    assert cache.evict_group(("t", b"d")) == 0
+    cache.put(("t", b"e", 1), 5)
+    clock.now += 61
+    assert cache.purge_expired() == 1
+    assert cache.evict_group(("t", b"e")) == 0
+    cache.put(("t", b"f", 1), 6)
+    cache.clear()
+    assert cache.evict_group(("t", b"f")) == 0
+    cache.put(("t", b"f", 1), 7)  # the group starts again after every way out
+    assert cache.evict_group(("t", b"f")) == 1
+    assert len(cache) == 0
+
+
+def test_evict_group_needs_a_group_function(clock: FakeClock) -> None:
+    with pytest.raises(TypeError, match="group"):
+        make(clock).evict_group("a")
+
+
 def test_clear_keeps_counters(clock: FakeClock) -> None:
     cache = make(clock)
     cache.put("a", 1)
