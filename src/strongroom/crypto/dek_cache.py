@@ -125,13 +125,6 @@ class DekCache(Generic[K, V]):
             del self._entries[key]
         return len(members)
 
-    def evict_where(self, predicate: Callable[[K], bool]) -> int:
-        """Drop every entry whose key satisfies `predicate` (O(n)); return how many."""
-        doomed = [key for key in self._entries if predicate(key)]
-        for key in doomed:
-            self._drop(key)
-        return len(doomed)
-
     def purge_expired(self) -> int:
         """Drop every expired entry (O(n)); return how many."""
         now = self._clock()
