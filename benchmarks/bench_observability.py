@@ -246,7 +246,8 @@ async def sealed(data_url: str) -> None:
     try:
         async with asyncio.timeout(60):
             while await connection.fetchval(  # noqa: ASYNC110  # polling another process's work
-                "SELECT EXISTS (SELECT 1 FROM audit_events WHERE chain_position IS NULL)"
+                "SELECT EXISTS (SELECT 1 FROM audit_events e WHERE NOT EXISTS "
+                "(SELECT 1 FROM audit_chain c WHERE c.event_seq = e.seq))"
             ):
                 await asyncio.sleep(0.1)
     finally:

@@ -31,7 +31,10 @@ async def fresh(servers: Servers, settings: Settings) -> AsyncIterator[tuple[Dat
 
 
 async def wait_until_sealed(pool: asyncpg.Pool) -> None:
-    unsealed = "SELECT count(*) FROM audit_events WHERE chain_position IS NULL"
+    unsealed = (
+        "SELECT count(*) FROM audit_events e "
+        "WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_seq = e.seq)"
+    )
     for _ in range(100):
         if not await pool.fetchval(unsealed):
             return
@@ -91,7 +94,8 @@ async def test_verify_intact_then_tampered(
             assert orjson.loads(good.stdout)["ok"] is True
 
             victim = await pool.fetchrow(
-                "SELECT id, chain_position FROM audit_events WHERE chain_position = 3"
+                "SELECT id FROM audit_events "
+                "WHERE seq = (SELECT event_seq FROM audit_chain WHERE position = 3)"
             )
             async with pool.acquire() as connection, connection.transaction():
                 await connection.execute("SET LOCAL session_replication_role = replica")

@@ -23,6 +23,10 @@ ON CONFLICT (id) DO UPDATE
 SET position = EXCLUDED.position, hash = EXCLUDED.hash, cut_at = EXCLUDED.cut_at,
     key_id = EXCLUDED.key_id, signature = EXCLUDED.signature
 """
+# The events first: the guard trigger lets a sealed event go, and it is sealed while its link is.
+_DELETE_EVENTS = (
+    "DELETE FROM audit_events e USING audit_chain c WHERE e.seq = c.event_seq AND c.position <= $1"
+)
 
 
 async def cut_chain(
@@ -51,11 +55,12 @@ async def cut_chain(
         if report.first_problem is not None:
             raise ChainBroken(report.first_problem)
         digest = await connection.fetchval(
-            "SELECT hash FROM audit_events WHERE chain_position = $1", through
+            "SELECT hash FROM audit_chain WHERE position = $1", through
         )
         cut_at = datetime.now(UTC)
         signature = await signer.sign(anchor_message(through, digest, cut_at, signer.key_id))
         await register_signing_key(connection, signer)
-        await connection.execute("DELETE FROM audit_events WHERE chain_position <= $1", through)
+        await connection.execute(_DELETE_EVENTS, through)
+        await connection.execute("DELETE FROM audit_chain WHERE position <= $1", through)
         await connection.execute(_SET_ANCHOR, through, digest, cut_at, signer.key_id, signature)
     return Anchor(through, bytes(digest), cut_at, signer.key_id, signature)

@@ -1,7 +1,8 @@
 """The audit hash chain: the canonical bytes of an event and how sealed events link.
 
-Sealed events form one chain in seal order. The event at ``chain_position`` p (counting from 1,
-without gaps) stores ``prev_hash`` (the hash at p - 1, or :data:`GENESIS_HASH` for p = 1) and
+Sealed events form one chain in seal order, kept in ``audit_chain`` apart from the events. The
+link at ``position`` p (counting from 1, without gaps) names its event by ``seq`` and stores
+``prev_hash`` (the hash at p - 1, or :data:`GENESIS_HASH` for p = 1) and
 ``hash = SHA-256(prev_hash || canonical_event(event))``. Changing, removing, adding or moving an
 event changes a hash that a later event, the chain head or a signed checkpoint vouches for.
 
@@ -56,9 +57,19 @@ CANONICAL_COLUMNS = (
     "client",
 )
 
-# Columns read back for sealing and verification, the chain columns first.
-CHAIN_COLUMNS = ("chain_position", "prev_hash", "hash")
-EVENT_SELECT = ", ".join((*CHAIN_COLUMNS, *COLUMNS))
+# Links with their events, read back for verification: the link's columns (its position as
+# ``chain_position``), whether its event is gone, then every event column (NULL when it is gone).
+LINKED_EVENTS = "audit_chain c LEFT JOIN audit_events e ON e.seq = c.event_seq"
+LINK_SELECT = ", ".join(
+    (
+        "c.position AS chain_position",
+        "c.event_seq",
+        "c.prev_hash",
+        "c.hash",
+        "e.seq IS NULL AS event_gone",
+        *(f"e.{name}" for name in COLUMNS),
+    )
+)
 
 
 def timestamp_micros(moment: datetime) -> int:

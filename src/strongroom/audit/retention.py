@@ -99,10 +99,11 @@ def _arrays(policies: Mapping[str, int]) -> tuple[list[str], list[int]]:
 # The first sealed event (in chain order, after the anchor) that must be kept. Unknown actions
 # and classes with 0 days are kept forever.
 _FIRST_KEPT = """
-SELECT e.chain_position
-FROM audit_events e
+SELECT c.position
+FROM audit_chain c
+JOIN audit_events e ON e.seq = c.event_seq
 LEFT JOIN unnest($1::text[], $2::int[]) AS p(action, days) ON p.action = e.action
-WHERE e.chain_position IS NOT NULL AND e.chain_position > $3
+WHERE c.position > $3
   AND (
     p.days IS NULL OR p.days = 0
     OR e.occurred_at >= $4::timestamptz - make_interval(days => p.days)
@@ -112,7 +113,7 @@ WHERE e.chain_position IS NOT NULL AND e.chain_position > $3
         AND (h.subject_ref IS NULL OR h.subject_ref = e.subject_ref)
     )
   )
-ORDER BY e.chain_position
+ORDER BY c.position
 LIMIT 1
 """
 

@@ -7,15 +7,23 @@ what is committed and unsealed, in batches, one transaction each, and at the end
 signs a checkpoint of the head once ``checkpoint_every`` events were sealed since the last one or
 ``checkpoint_interval`` seconds passed.
 
-**Seal order.** The chain is ordered by sealing, not by ``seq``. A batch locks the chain head row,
-selects events that are still unsealed (``chain_position IS NULL``) and visible to its snapshot,
-in ``seq`` order, gives them the positions after the head and moves the head, all in one
-transaction. ``seq`` is taken at insert, but transactions commit in any order: an event whose
-transaction commits after a batch's snapshot is not visible to that batch and stays unsealed, so
-the next batch picks it up. Nothing is skipped, because the work queue is the unsealed state of
-each row, not a ``seq`` watermark; nothing is sealed twice, because the head row lock serialises
-batches (even two leaders after a network split), the update only touches rows still unsealed and
-must touch all of them or the batch rolls back, and ``chain_position`` is unique.
+**Seal order.** The chain is ordered by sealing, not by ``seq``. A batch locks the chain head
+row, selects the committed events that are not in ``audit_chain`` yet, in ``seq`` order, appends
+one link per event after the head and moves the head, all in one transaction. ``seq`` is taken at
+insert, but transactions commit in any order: an event whose transaction commits after a batch's
+snapshot is not visible to that batch, and the next batch picks it up.
+
+**What is left to seal.** Every event records the transaction that wrote it (``xact``), and the
+head records a *horizon*: every committed event written by a transaction below it is sealed. The
+batch reads the xmin of its snapshot in the statement that locks the head: every transaction
+below that xmin had ended, so its events (if it committed) are visible to the select that follows.
+The batch seals every unsealed event at or above the horizon, and when it took them all (fewer
+than its limit) the xmin becomes the new horizon. So the work queue is "``xact`` at or above the
+horizon, and no link": about one round's events, found through the index on ``xact``. Nothing is
+skipped, because the horizon only passes transactions that had ended and whose events were all
+sealed; nothing is sealed twice, because the head row lock serialises batches (even two leaders
+after a network split) and a link's position and event are both unique. A transaction that stays
+open for long holds the horizon back; sealing still works, over a longer window.
 """
 
 from __future__ import annotations
@@ -25,7 +33,6 @@ import contextlib
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 
@@ -40,17 +47,24 @@ log = logging.getLogger("strongroom.audit.sealer")
 SEALER_LOCK_KEY = 0x5372_4175_6469_74  # "SrAudit": the leader's advisory lock
 _BATCHES_PER_ROUND = 10
 
-_UNSEALED = (
-    f"SELECT {', '.join(COLUMNS)} FROM audit_events "
-    "WHERE chain_position IS NULL ORDER BY seq LIMIT $1"
+_LOCK_HEAD = (
+    "SELECT position, hash, horizon, pg_snapshot_xmin(pg_current_snapshot()) AS xmin "
+    "FROM audit_chain_head WHERE id = 1 FOR UPDATE"
 )
-_SEAL = """
-UPDATE audit_events AS e
-SET chain_position = s.position, prev_hash = s.prev_hash, hash = s.hash
-FROM unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::bytea[]) AS s (id, position, prev_hash, hash)
-WHERE e.id = s.id AND e.chain_position IS NULL
-"""
-_MOVE_HEAD = "UPDATE audit_chain_head SET position = $1, hash = $2, sealed_at = now() WHERE id = 1"
+_UNSEALED = (
+    f"SELECT e.seq, {', '.join(f'e.{name}' for name in COLUMNS)} FROM audit_events e "
+    "WHERE e.xact >= $1 AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_seq = e.seq) "
+    "ORDER BY e.seq LIMIT $2"
+)
+_SEAL = (
+    "INSERT INTO audit_chain (position, event_seq, prev_hash, hash) "
+    "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])"
+)
+_MOVE_HORIZON = "UPDATE audit_chain_head SET horizon = $1 WHERE id = 1"
+_MOVE_HEAD = (
+    "UPDATE audit_chain_head SET position = $1, hash = $2, horizon = $3, sealed_at = now() "
+    "WHERE id = 1"
+)
 _LAST_CHECKPOINT = (
     "SELECT position, signed_at FROM audit_checkpoints ORDER BY position DESC LIMIT 1"
 )
@@ -71,27 +85,36 @@ class ChainConflict(RuntimeError):
 async def seal_batch(connection: DbConnection, limit: int) -> int:
     """Seal up to ``limit`` committed events after the chain head; returns how many."""
     async with connection.transaction():
-        head = await read_head(connection, for_update=True)
-        rows = await connection.fetch(_UNSEALED, limit)
+        head = await connection.fetchrow(_LOCK_HEAD)
+        if head is None:
+            raise RuntimeError("audit_chain_head is empty; run the migrations")
+        horizon = head["horizon"]
+        rows = await connection.fetch(_UNSEALED, horizon, limit)
+        # Every transaction below the snapshot's xmin had ended before the select: if the batch
+        # took every unsealed event it saw, none of theirs is left.
+        passed = head["xmin"] if len(rows) < limit else horizon
         if not rows:
+            if passed > horizon:
+                await connection.execute(_MOVE_HORIZON, passed)
             return 0
-        ids: list[Any] = []
+        seqs: list[int] = []
         positions: list[int] = []
         prev_hashes: list[bytes] = []
         hashes: list[bytes] = []
-        prev, position = head.hash, head.position
+        prev, position = bytes(head["hash"]), head["position"]
         for row in rows:
             position += 1
             digest = link_hash(prev, canonical_record(row))
-            ids.append(row["id"])
+            seqs.append(row["seq"])
             positions.append(position)
             prev_hashes.append(prev)
             hashes.append(digest)
             prev = digest
-        status = await connection.execute(_SEAL, ids, positions, prev_hashes, hashes)
-        if int(status.rsplit(" ", 1)[-1]) != len(rows):
-            raise ChainConflict("events were sealed by someone else during this batch")
-        await connection.execute(_MOVE_HEAD, position, prev)
+        try:
+            await connection.execute(_SEAL, positions, seqs, prev_hashes, hashes)
+        except asyncpg.UniqueViolationError as exc:
+            raise ChainConflict("events were sealed by someone else during this batch") from exc
+        await connection.execute(_MOVE_HEAD, position, prev, max(passed, horizon))
     return len(rows)
 
 

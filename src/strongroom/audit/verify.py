@@ -11,10 +11,12 @@ whatever the chain's length.
 Kinds of problem, each reported with its position (and event id when there is an event):
 
 ``changed``             the content at a position no longer gives its hash
-``missing``             a position is absent (deleted event, or the tail is shorter than the head)
+``missing``             a position is absent (a deleted link, a link whose event was deleted, or
+                        a tail shorter than the head)
 ``inserted``            a row that the chain does not vouch for: it does not link to its
-                        predecessor, sits beyond the chain head or before the anchor, or replaced an
-                        event with a recomputed hash
+                        predecessor, sits beyond the chain head or before the anchor, replaced an
+                        event with a recomputed hash, or is an event the sealer should have sealed
+                        and did not (written around the service)
 ``reordered``           content or links that belong at another position of the chain
 ``forged_checkpoint``   a checkpoint's signature does not verify under a trusted key
 ``checkpoint_mismatch`` an authentic checkpoint disagrees with the recomputed chain
@@ -34,8 +36,9 @@ from typing import Any
 import orjson
 
 from strongroom.audit.chain import (
-    EVENT_SELECT,
     GENESIS_HASH,
+    LINK_SELECT,
+    LINKED_EVENTS,
     Anchor,
     ChainPoint,
     canonical_record,
@@ -55,20 +58,29 @@ from strongroom.audit.store import DbConnection
 PAGE_SIZE = 5_000
 
 _EVENTS = (
-    f"SELECT {EVENT_SELECT} FROM audit_events "
-    "WHERE chain_position > $1 AND chain_position <= $2 ORDER BY chain_position LIMIT $3"
+    f"SELECT {LINK_SELECT} FROM {LINKED_EVENTS} "
+    "WHERE c.position > $1 AND c.position <= $2 ORDER BY c.position LIMIT $3"
 )
 _LINKS = (
-    "SELECT chain_position, prev_hash, hash FROM audit_events "
-    "WHERE chain_position > $1 ORDER BY chain_position LIMIT $2"
+    "SELECT position AS chain_position, prev_hash, hash FROM audit_chain "
+    "WHERE position > $1 ORDER BY position LIMIT $2"
 )
 _BEFORE_ANCHOR = (
-    "SELECT chain_position, id, tenant_id FROM audit_events "
-    "WHERE chain_position <= $1 ORDER BY chain_position LIMIT 1"
+    f"SELECT c.position AS chain_position, e.id, e.tenant_id FROM {LINKED_EVENTS} "
+    "WHERE c.position <= $1 ORDER BY c.position LIMIT 1"
 )
+_NOT_LINKED = "NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_seq = e.seq)"
+# Waiting to be sealed: the events at or above the sealer's horizon that have no link yet.
 _UNSEALED = (
-    "SELECT count(*) AS n, min(occurred_at) AS oldest FROM audit_events "
-    "WHERE chain_position IS NULL"
+    "SELECT count(*) AS n, min(e.occurred_at) AS oldest FROM audit_events e "
+    f"WHERE e.xact >= (SELECT horizon FROM audit_chain_head WHERE id = 1) AND {_NOT_LINKED}"
+)
+# An event below the horizon without a link was not written through the service: the sealer
+# passed its transaction after sealing every event it had written.
+_STRAY = (
+    "SELECT e.seq, e.id, e.tenant_id FROM audit_events e "
+    "WHERE (e.xact IS NULL OR e.xact < (SELECT horizon FROM audit_chain_head WHERE id = 1)) "
+    f"AND {_NOT_LINKED} ORDER BY e.seq LIMIT 1"
 )
 _NO_LIMIT = 2**63 - 1
 
@@ -318,6 +330,13 @@ class _Walk:
                         f"position {span} is missing: the chain goes from {expected - 1} "
                         f"to {position}",
                     )
+                if row["event_gone"]:
+                    return Problem(
+                        "missing",
+                        position,
+                        None,
+                        f"the event sealed at position {position} (seq {row['event_seq']}) is gone",
+                    )
                 canonical = canonical_record(row)
                 stored_prev, stored_hash = bytes(row["prev_hash"]), bytes(row["hash"])
                 computed = link_hash(running, canonical)
@@ -359,6 +378,17 @@ class _Walk:
                 f"the recorded chain head (position {head.position}) does not match the "
                 f"recomputed chain, which ends at {last}",
             )
+        if self.through is None:
+            stray = await self.connection.fetchrow(_STRAY)
+            if stray is not None:
+                return Problem(
+                    "inserted",
+                    None,
+                    stray["id"],
+                    f"the event with seq {stray['seq']} is in no link, though the sealer has "
+                    "passed the transaction that wrote it: it was not written by the service",
+                    stray["tenant_id"],
+                )
         beyond = await self.checkpoints.upto(_NO_LIMIT if self.through is None else end)
         if beyond:
             checkpoint = beyond[0][0]

@@ -22,6 +22,9 @@ from strongroom.audit.store import insert_events
 from strongroom.store.migrate import migrate
 from tests.conftest import Servers, with_database
 
+# Selects the event sealed at the position given as $1.
+AT_POSITION = "seq = (SELECT event_seq FROM audit_chain WHERE position = $1)"
+
 
 @dataclass
 class Chain:
@@ -74,7 +77,7 @@ class Chain:
 
     async def event_id(self, position: int) -> uuid.UUID:
         found = await self.connection.fetchval(
-            "SELECT id FROM audit_events WHERE chain_position = $1", position
+            f"SELECT id FROM audit_events WHERE {AT_POSITION}", position
         )
         assert isinstance(found, uuid.UUID)
         return found

@@ -16,8 +16,12 @@ from strongroom.audit.checkpoints import (
 )
 from strongroom.audit.signing import Ed25519Signer
 from strongroom.audit.verify import ChainBroken, verify_chain, verify_checkpoint_export
-from tests.integration.chain.conftest import Chain
+from tests.integration.chain.conftest import AT_POSITION, Chain
 from tests.integration.chain.test_seal_and_verify import _rewrite_from
+
+_DELETE_THROUGH_8 = (
+    "DELETE FROM audit_events e USING audit_chain c WHERE e.seq = c.event_seq AND c.position <= 8"
+)
 
 
 async def _sealed(chain: Chain, count: int, every: int = 10) -> None:
@@ -29,9 +33,7 @@ async def _sealed(chain: Chain, count: int, every: int = 10) -> None:
 
 async def test_cut_head_then_verify_from_the_anchor(chain: Chain) -> None:
     await _sealed(chain, 30)
-    last_cut = await chain.connection.fetchval(
-        "SELECT hash FROM audit_events WHERE chain_position = 12"
-    )
+    last_cut = await chain.connection.fetchval("SELECT hash FROM audit_chain WHERE position = 12")
 
     anchor = await cut_chain(chain.connection, 12, chain.signer, chain.keys, page_size=4)
     assert (anchor.position, anchor.hash) == (12, bytes(last_cut))
@@ -59,7 +61,7 @@ async def test_cut_head_then_verify_from_the_anchor(chain: Chain) -> None:
 async def test_deleting_past_the_anchor_is_caught(chain: Chain) -> None:
     await _sealed(chain, 20)
     await cut_chain(chain.connection, 5, chain.signer, chain.keys)
-    await chain.connection.execute("DELETE FROM audit_events WHERE chain_position <= 8")
+    await chain.connection.execute(_DELETE_THROUGH_8)
 
     problem = (await verify_chain(chain.connection, chain.keys)).first_problem
     assert problem is not None
@@ -69,10 +71,8 @@ async def test_deleting_past_the_anchor_is_caught(chain: Chain) -> None:
 async def test_moving_the_anchor_without_the_key_is_caught(chain: Chain) -> None:
     await _sealed(chain, 20)
     await cut_chain(chain.connection, 5, chain.signer, chain.keys)
-    hash_at_8 = await chain.connection.fetchval(
-        "SELECT hash FROM audit_events WHERE chain_position = 8"
-    )
-    await chain.connection.execute("DELETE FROM audit_events WHERE chain_position <= 8")
+    hash_at_8 = await chain.connection.fetchval("SELECT hash FROM audit_chain WHERE position = 8")
+    await chain.connection.execute(_DELETE_THROUGH_8)
     await chain.tamper("UPDATE audit_anchor SET position = 8, hash = $1", hash_at_8)
 
     problem = (await verify_chain(chain.connection, chain.keys)).first_problem
@@ -82,7 +82,7 @@ async def test_moving_the_anchor_without_the_key_is_caught(chain: Chain) -> None
 
 async def test_cut_refuses_a_broken_segment(chain: Chain) -> None:
     await _sealed(chain, 20)
-    await chain.tamper("UPDATE audit_events SET actor = 'x' WHERE chain_position = 3")
+    await chain.tamper(f"UPDATE audit_events SET actor = 'x' WHERE {AT_POSITION}", 3)
     with pytest.raises(ChainBroken) as raised:
         await cut_chain(chain.connection, 10, chain.signer, chain.keys)
     assert (raised.value.problem.kind, raised.value.problem.position) == ("changed", 3)

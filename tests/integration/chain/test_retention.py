@@ -49,10 +49,10 @@ async def test_cuts_through_the_last_expired_event_before_the_first_kept(chain: 
     done = await apply_retention(chain.connection, POLICIES, chain.signer, chain.keys, now=NOW)
     assert (done.cut_through, done.removed, done.first_kept_position) == (2, 2, 3)
     positions = [
-        r["chain_position"]
+        r["position"]
         for r in await chain.connection.fetch(
-            "SELECT chain_position FROM audit_events WHERE chain_position IS NOT NULL "
-            "ORDER BY chain_position"
+            "SELECT c.position FROM audit_chain c JOIN audit_events e ON e.seq = c.event_seq "
+            "ORDER BY c.position"
         )
     ]
     assert positions == [3, 4]

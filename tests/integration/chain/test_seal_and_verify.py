@@ -13,10 +13,15 @@ from strongroom.audit.chain import GENESIS_HASH, canonical_record, link_hash
 from strongroom.audit.events import COLUMNS
 from strongroom.audit.signing import Ed25519Signer
 from strongroom.audit.verify import verify_chain
-from tests.integration.chain.conftest import Chain
+from tests.integration.chain.conftest import AT_POSITION, Chain
 
 # Small pages, so that problems and checkpoints fall on page boundaries too.
 PAGE = 4
+LINKED = "audit_chain c JOIN audit_events e ON e.seq = c.event_seq"
+# Values: position, prev_hash, hash, event id.
+_LINK_OF_EVENT = (
+    "(position, event_seq, prev_hash, hash) SELECT $1, seq, $2, $3 FROM audit_events WHERE id = $4"
+)
 
 
 async def test_sealed_chain_verifies(chain: Chain) -> None:
@@ -24,9 +29,9 @@ async def test_sealed_chain_verifies(chain: Chain) -> None:
     assert await chain.seal(batch_size=10) == 25
 
     rows = await chain.connection.fetch(
-        "SELECT id, chain_position, prev_hash, hash FROM audit_events ORDER BY seq"
+        f"SELECT e.id, c.position, c.prev_hash, c.hash FROM {LINKED} ORDER BY e.seq"
     )
-    assert [row["chain_position"] for row in rows] == list(range(1, 26))
+    assert [row["position"] for row in rows] == list(range(1, 26))
     assert [row["id"] for row in rows] == [event.id for event in events]
     assert bytes(rows[0]["prev_hash"]) == GENESIS_HASH
     for earlier, later in itertools.pairwise(rows):
@@ -45,8 +50,9 @@ async def test_sealed_chain_verifies(chain: Chain) -> None:
 async def test_hashes_are_the_documented_formula(chain: Chain) -> None:
     await chain.add(3)
     await chain.seal()
+    columns = ", ".join(f"e.{column}" for column in COLUMNS)
     rows = await chain.connection.fetch(
-        f"SELECT {', '.join(COLUMNS)}, prev_hash, hash FROM audit_events ORDER BY chain_position"
+        f"SELECT {columns}, c.prev_hash, c.hash FROM {LINKED} ORDER BY c.position"
     )
     previous = GENESIS_HASH
     for row in rows:
@@ -107,20 +113,32 @@ async def test_every_column_is_covered(chain: Chain, column: str, value: object)
     assert (problem.kind, problem.position) == ("changed", 3)
 
 
-async def test_deleted_event(chain: Chain) -> None:
+@pytest.mark.parametrize("what", ["event", "link", "both"])
+async def test_deleted_event(chain: Chain, what: str) -> None:
     await chain.add(20)
     await chain.seal()
-    await chain.connection.execute("DELETE FROM audit_events WHERE chain_position = 9")
+    if what in ("event", "both"):
+        await chain.connection.execute(f"DELETE FROM audit_events WHERE {AT_POSITION}", 9)
+    if what in ("link", "both"):
+        await chain.tamper("DELETE FROM audit_chain WHERE position = 9")
 
     problem = (await verify_chain(chain.connection, chain.keys, page_size=PAGE)).first_problem
     assert problem is not None
     assert (problem.kind, problem.position, problem.event_id) == ("missing", 9, None)
 
 
-async def test_deleted_tail(chain: Chain) -> None:
+@pytest.mark.parametrize(
+    "delete",
+    [
+        "DELETE FROM audit_events e USING audit_chain c "
+        "WHERE e.seq = c.event_seq AND c.position > 17",
+        "DELETE FROM audit_chain WHERE position > 17",
+    ],
+)
+async def test_deleted_tail(chain: Chain, delete: str) -> None:
     await chain.add(20)
     await chain.seal()
-    await chain.connection.execute("DELETE FROM audit_events WHERE chain_position > 17")
+    await chain.tamper(delete)
 
     problem = (await verify_chain(chain.connection, chain.keys, page_size=PAGE)).first_problem
     assert problem is not None
@@ -132,10 +150,7 @@ async def test_forged_event_with_made_up_position(chain: Chain) -> None:
     await chain.seal()
     [forged] = await chain.add(1)
     await chain.tamper(
-        "UPDATE audit_events SET chain_position = 13, prev_hash = $1, hash = $2 WHERE id = $3",
-        os.urandom(32),
-        os.urandom(32),
-        forged.id,
+        f"INSERT INTO audit_chain {_LINK_OF_EVENT}", 13, os.urandom(32), os.urandom(32), forged.id
     )
 
     problem = (await verify_chain(chain.connection, chain.keys, page_size=PAGE)).first_problem
@@ -147,14 +162,15 @@ async def test_forged_event_that_links_correctly_beyond_the_head(chain: Chain) -
     await chain.add(12)
     await chain.seal()
     head = bytes(
-        await chain.connection.fetchval("SELECT hash FROM audit_events WHERE chain_position = 12")
+        await chain.connection.fetchval("SELECT hash FROM audit_chain WHERE position = 12")
     )
     [forged] = await chain.add(1)
     row = await chain.connection.fetchrow(
         f"SELECT {', '.join(COLUMNS)} FROM audit_events WHERE id = $1", forged.id
     )
     await chain.tamper(
-        "UPDATE audit_events SET chain_position = 13, prev_hash = $1, hash = $2 WHERE id = $3",
+        f"INSERT INTO audit_chain {_LINK_OF_EVENT}",
+        13,
         head,
         link_hash(head, canonical_record(row)),
         forged.id,
@@ -169,7 +185,7 @@ async def test_replaced_event_with_recomputed_hash(chain: Chain) -> None:
     await chain.add(12)
     await chain.seal()
     original = await chain.connection.fetchrow(
-        "SELECT id, prev_hash FROM audit_events WHERE chain_position = 6"
+        f"SELECT e.id, c.prev_hash FROM {LINKED} WHERE c.position = 6"
     )
     assert original is not None
     await chain.connection.execute("DELETE FROM audit_events WHERE id = $1", original["id"])
@@ -179,8 +195,8 @@ async def test_replaced_event_with_recomputed_hash(chain: Chain) -> None:
     )
     prev = bytes(original["prev_hash"])
     await chain.tamper(
-        "UPDATE audit_events SET chain_position = 6, prev_hash = $1, hash = $2 WHERE id = $3",
-        prev,
+        "UPDATE audit_chain SET hash = $1, "
+        "event_seq = (SELECT seq FROM audit_events WHERE id = $2) WHERE position = 6",
         link_hash(prev, canonical_record(row)),
         forged.id,
     )
@@ -191,24 +207,16 @@ async def test_replaced_event_with_recomputed_hash(chain: Chain) -> None:
 
 
 async def _swap_content(chain: Chain, first: int, second: int) -> None:
-    """Exchange every event column (id included) of two sealed rows, keeping their positions
-    and chain links."""
-    columns = ", ".join(COLUMNS)
-    a = await chain.connection.fetchrow(
-        f"SELECT {columns} FROM audit_events WHERE chain_position = $1", first
+    """Exchange the events of two links, each link keeping its position and hashes."""
+    swap = "UPDATE audit_chain SET event_seq = $2 WHERE position = $1"
+    seqs = await chain.connection.fetch(
+        "SELECT position, event_seq FROM audit_chain WHERE position = ANY($1::bigint[])",
+        [first, second],
     )
-    b = await chain.connection.fetchrow(
-        f"SELECT {columns} FROM audit_events WHERE chain_position = $1", second
-    )
-    sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(COLUMNS, start=2))
-    update = f"UPDATE audit_events SET {sets} WHERE chain_position = $1"
-    await chain.tamper(
-        "UPDATE audit_events SET id = gen_random_uuid() WHERE chain_position = $1", first
-    )
-    assert a is not None
-    assert b is not None
-    await chain.tamper(update, second, *a.values())
-    await chain.tamper(update, first, *b.values())
+    seq = {row["position"]: row["event_seq"] for row in seqs}
+    await chain.tamper(swap, first, -1)
+    await chain.tamper(swap, second, seq[first])
+    await chain.tamper(swap, first, seq[second])
 
 
 @pytest.mark.parametrize(("first", "second"), [(5, 6), (4, 15)])
@@ -229,9 +237,9 @@ async def test_moved_event(chain: Chain) -> None:
     await chain.seal()
     target = await chain.event_id(8)
     # Positions exchanged, each row keeping its own links.
-    await chain.tamper("UPDATE audit_events SET chain_position = 1000000 WHERE chain_position = 8")
-    await chain.tamper("UPDATE audit_events SET chain_position = 8 WHERE chain_position = 11")
-    await chain.tamper("UPDATE audit_events SET chain_position = 11 WHERE chain_position = 1000000")
+    await chain.tamper("UPDATE audit_chain SET position = 1000000 WHERE position = 8")
+    await chain.tamper("UPDATE audit_chain SET position = 8 WHERE position = 11")
+    await chain.tamper("UPDATE audit_chain SET position = 11 WHERE position = 1000000")
 
     problem = (await verify_chain(chain.connection, chain.keys, page_size=PAGE)).first_problem
     assert problem is not None
@@ -290,21 +298,22 @@ async def _rewrite_from(chain: Chain, position: int, **changes: str) -> None:
     (and the head), so the chain is consistent in itself."""
     sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
     await chain.tamper(
-        f"UPDATE audit_events SET {sets} WHERE chain_position = $1", position, *changes.values()
+        f"UPDATE audit_events SET {sets} WHERE {AT_POSITION}", position, *changes.values()
     )
+    columns = ", ".join(f"e.{column}" for column in COLUMNS)
     rows = await chain.connection.fetch(
-        f"SELECT chain_position, prev_hash, {', '.join(COLUMNS)} FROM audit_events "
-        "WHERE chain_position >= $1 ORDER BY chain_position",
+        f"SELECT c.position, c.prev_hash, {columns} FROM {LINKED} "
+        "WHERE c.position >= $1 ORDER BY c.position",
         position,
     )
     previous = bytes(rows[0]["prev_hash"])
     for row in rows:
         digest = link_hash(previous, canonical_record(row))
         await chain.tamper(
-            "UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE chain_position = $3",
+            "UPDATE audit_chain SET prev_hash = $1, hash = $2 WHERE position = $3",
             previous,
             digest,
-            row["chain_position"],
+            row["position"],
         )
         previous = digest
     await chain.tamper("UPDATE audit_chain_head SET hash = $1", previous)
@@ -316,16 +325,55 @@ async def test_events_are_immutable_and_unsealed_ones_cannot_be_deleted(chain: C
     [unsealed] = await chain.add(1)
     with pytest.raises(asyncpg.IntegrityConstraintViolationError, match="immutable"):
         await chain.connection.execute(
-            "UPDATE audit_events SET outcome = 'failure' WHERE chain_position = 1"
+            f"UPDATE audit_events SET outcome = 'failure' WHERE {AT_POSITION}", 1
         )
     with pytest.raises(asyncpg.IntegrityConstraintViolationError, match="immutable"):
         await chain.connection.execute(
             "UPDATE audit_events SET purpose = 'x' WHERE id = $1", unsealed.id
         )
-    with pytest.raises(asyncpg.IntegrityConstraintViolationError, match="immutable"):
+    with pytest.raises(asyncpg.IntegrityConstraintViolationError, match="cannot be changed"):
+        await chain.connection.execute("UPDATE audit_chain SET position = 9 WHERE position = 2")
+    with pytest.raises(asyncpg.IntegrityConstraintViolationError, match="cannot be changed"):
         await chain.connection.execute(
-            "UPDATE audit_events SET chain_position = 9 WHERE chain_position = 2"
+            "UPDATE audit_chain SET hash = $1 WHERE position = 1", bytes(32)
         )
     with pytest.raises(asyncpg.IntegrityConstraintViolationError, match="not sealed"):
         await chain.connection.execute("DELETE FROM audit_events WHERE id = $1", unsealed.id)
     assert (await verify_chain(chain.connection, chain.keys)).ok
+
+
+async def test_an_event_written_around_the_sealer_is_caught(chain: Chain) -> None:
+    """An event inserted with the id of a transaction the sealer has passed is never sealed;
+    verification names it instead of counting it as waiting."""
+    await chain.add(3)
+    await chain.seal()
+    await chain.add(1)
+    await chain.seal()  # the horizon is now past the first transactions
+    forged = await chain.connection.fetchval(
+        "INSERT INTO audit_events (id, occurred_at, action, outcome, xact) "
+        "VALUES (gen_random_uuid(), now(), 'record.read', 'success', '3') RETURNING id"
+    )
+    assert await chain.seal() == 0
+
+    report = await verify_chain(chain.connection, chain.keys)
+    assert report.unsealed == 0
+    assert report.checked == 4
+    problem = report.first_problem
+    assert problem is not None
+    assert (problem.kind, problem.position, problem.event_id) == ("inserted", None, forged)
+
+
+async def test_sealing_appends_links_and_leaves_events_untouched(chain: Chain) -> None:
+    """Sealing never updates an event: each keeps the one row version it was inserted as."""
+    await chain.add(6)
+    before = {
+        row["id"]: row["ctid"]
+        for row in await chain.connection.fetch("SELECT id, ctid FROM audit_events")
+    }
+    assert await chain.seal() == 6
+    after = {
+        row["id"]: row["ctid"]
+        for row in await chain.connection.fetch("SELECT id, ctid FROM audit_events")
+    }
+    assert after == before
+    assert await chain.connection.fetchval("SELECT count(*) FROM audit_chain") == 6

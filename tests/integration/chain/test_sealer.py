@@ -20,8 +20,10 @@ async def _head_at_least(chain: Chain, position: int) -> bool:
 
 
 async def _positions(chain: Chain) -> dict[uuid.UUID, int]:
-    rows = await chain.connection.fetch("SELECT id, chain_position FROM audit_events")
-    return {row["id"]: row["chain_position"] for row in rows if row["chain_position"]}
+    rows = await chain.connection.fetch(
+        "SELECT e.id, c.position FROM audit_chain c JOIN audit_events e ON e.seq = c.event_seq"
+    )
+    return {row["id"]: row["position"] for row in rows}
 
 
 async def test_two_sealers_one_leader(chain: Chain) -> None:
