@@ -70,16 +70,20 @@ _BEFORE_ANCHOR = (
     "WHERE c.position <= $1 ORDER BY c.position LIMIT 1"
 )
 _NOT_LINKED = "NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_seq = e.seq)"
-# Waiting to be sealed: the events at or above the sealer's horizon that have no link yet.
+# Waiting to be sealed: the events at or above the sealer's horizon ($1) that have no link yet.
+# The horizon is a bound value, not a subquery, so that the planner sees how few rows are above
+# it and reads them through the index on xact (a subquery's value is unknown when planning, and
+# the estimate makes it join the whole table).
 _UNSEALED = (
     "SELECT count(*) AS n, min(e.occurred_at) AS oldest FROM audit_events e "
-    f"WHERE e.xact >= (SELECT horizon FROM audit_chain_head WHERE id = 1) AND {_NOT_LINKED}"
+    f"WHERE e.xact >= $1 AND {_NOT_LINKED}"
 )
+_HORIZON = "SELECT horizon FROM audit_chain_head WHERE id = 1"
 # An event below the horizon without a link was not written through the service: the sealer
 # passed its transaction after sealing every event it had written.
 _STRAY = (
     "SELECT e.seq, e.id, e.tenant_id FROM audit_events e "
-    "WHERE (e.xact IS NULL OR e.xact < (SELECT horizon FROM audit_chain_head WHERE id = 1)) "
+    "WHERE (e.xact IS NULL OR e.xact < $1) "
     f"AND {_NOT_LINKED} ORDER BY e.seq LIMIT 1"
 )
 _NO_LIMIT = 2**63 - 1
@@ -149,7 +153,7 @@ async def chain_status(connection: DbConnection) -> dict[str, object]:
     """A cheap summary of the chain for reports and health details (no recomputation): the
     head, what waits to be sealed, the last checkpoint and the anchor."""
     head = await connection.fetchrow("SELECT position, sealed_at FROM audit_chain_head")
-    unsealed = await connection.fetchrow(_UNSEALED)
+    unsealed = await connection.fetchrow(_UNSEALED, await connection.fetchval(_HORIZON))
     last = await connection.fetchrow(
         "SELECT position, signed_at, key_id FROM audit_checkpoints ORDER BY position DESC LIMIT 1"
     )
@@ -249,12 +253,14 @@ class _Walk:
         self.report = VerifyReport()
         self.checkpoints = _CheckpointMerge(connection, exported, page_size)
         self.running = GENESIS_HASH
+        self.horizon = 0
 
     async def run(self) -> VerifyReport:
         report = self.report
         anchor = await read_anchor(self.connection)
         head = await read_head(self.connection)
-        unsealed = await self.connection.fetchrow(_UNSEALED)
+        self.horizon = await self.connection.fetchval(_HORIZON)
+        unsealed = await self.connection.fetchrow(_UNSEALED, self.horizon)
         assert unsealed is not None
         report.anchor = anchor
         report.head_position = head.position
@@ -379,7 +385,7 @@ class _Walk:
                 f"recomputed chain, which ends at {last}",
             )
         if self.through is None:
-            stray = await self.connection.fetchrow(_STRAY)
+            stray = await self.connection.fetchrow(_STRAY, self.horizon)
             if stray is not None:
                 return Problem(
                     "inserted",

@@ -103,6 +103,11 @@ class MemoryChain:
     async def transaction(self, **options: object) -> Any:
         yield
 
+    async def fetchval(self, query: str, *args: Any) -> int:
+        if "SELECT horizon" in query:
+            return 0
+        raise AssertionError(f"unexpected query {query}")
+
     async def fetchrow(self, query: str, *args: Any) -> dict[str, Any] | None:
         if "FROM audit_anchor" in query:
             return self.anchor
