@@ -1,0 +1,11 @@
+-- The audit search (GET /v1/audit/events) asks for a tenant's newest matching events:
+-- WHERE tenant_id = $1 AND <filters> ORDER BY seq DESC LIMIT n. Before this index, PostgreSQL
+-- had two ways to answer it, both slow for some tenant: walk every tenant's events backwards
+-- through the seq index, skipping other tenants' (slow for a small tenant among large ones), or
+-- read all of the tenant's events through audit_events_tenant_time and sort them (slow for a
+-- large tenant: 138 ms at 86 000 events under the load test, when the statistics were stale).
+-- With this index it walks the one tenant's events backwards and stops after n matches.
+--
+-- Built inside the migration's transaction, so writes to audit_events wait for it; on a large
+-- existing trail, create it first with CREATE INDEX CONCURRENTLY under the same name.
+CREATE INDEX IF NOT EXISTS audit_events_tenant_seq ON audit_events (tenant_id, seq);
