@@ -9,6 +9,7 @@ import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -101,36 +102,41 @@ async def until(condition: Callable[[], object], seconds: float = 10.0) -> None:
             await asyncio.sleep(0.01)
 
 
-@pytest.fixture(scope="session")
-async def chain_template(servers: Servers) -> AsyncIterator[str]:
-    """A migrated database that each test's database is copied from (faster than migrating)."""
-    name = f"sr_chain_template_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(servers.admin_url)
+@asynccontextmanager
+async def scratch_database(
+    admin_url: str, prefix: str, template: str | None = None
+) -> AsyncIterator[str]:
+    """A database of its own (a copy of ``template`` if given), dropped afterwards; yields its
+    name."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(admin_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        connection = await asyncpg.connect(with_database(servers.admin_url, name))
-        try:
-            await migrate(connection, "data")
-        finally:
-            await connection.close()
+        copy = f' TEMPLATE "{template}"' if template else ""
+        await admin.execute(f'CREATE DATABASE "{name}"{copy}')
         yield name
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
 
+@pytest.fixture(scope="session")
+async def chain_template(servers: Servers) -> AsyncIterator[str]:
+    """A migrated database that each test's database is copied from (faster than migrating)."""
+    async with scratch_database(servers.admin_url, "sr_chain_template") as name:
+        connection = await asyncpg.connect(with_database(servers.admin_url, name))
+        try:
+            await migrate(connection, "data")
+        finally:
+            await connection.close()
+        yield name
+
+
 @pytest.fixture
 async def chain(servers: Servers, chain_template: str) -> AsyncIterator[Chain]:
-    name = f"sr_chain_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(servers.admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{chain_template}"')
+    async with scratch_database(servers.admin_url, "sr_chain", chain_template) as name:
         url = with_database(servers.admin_url, name)
         connection = await asyncpg.connect(url)
         try:
             yield Chain(url, connection, Ed25519Signer.from_master_key(os.urandom(32)))
         finally:
             await connection.close()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()

@@ -4,7 +4,6 @@ on each event) verifies after it, and the events it left unsealed are sealed aft
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -16,7 +15,7 @@ from strongroom.audit.signing import Ed25519Signer
 from strongroom.audit.verify import verify_chain
 from strongroom.store.migrate import load_migrations
 from tests.conftest import Servers, with_database
-from tests.integration.chain.conftest import Chain
+from tests.integration.chain.conftest import Chain, scratch_database
 
 _CHAIN_TABLE = 6
 
@@ -24,10 +23,7 @@ _CHAIN_TABLE = 6
 @pytest.fixture
 async def before_0006(servers: Servers) -> AsyncIterator[str]:
     """A database migrated up to the version before the chain table."""
-    name = f"sr_chain_old_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(servers.admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+    async with scratch_database(servers.admin_url, "sr_chain_old") as name:
         url = with_database(servers.admin_url, name)
         connection = await asyncpg.connect(url)
         try:
@@ -37,9 +33,6 @@ async def before_0006(servers: Servers) -> AsyncIterator[str]:
         finally:
             await connection.close()
         yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def _seal_the_old_way(connection: asyncpg.Connection, count: int) -> None:
