@@ -152,13 +152,13 @@ class VerifyReport:
 async def chain_status(connection: DbConnection) -> dict[str, object]:
     """A cheap summary of the chain for reports and health details (no recomputation): the
     head, what waits to be sealed, the last checkpoint and the anchor."""
-    head = await connection.fetchrow("SELECT position, sealed_at FROM audit_chain_head")
-    unsealed = await connection.fetchrow(_UNSEALED, await connection.fetchval(_HORIZON))
+    head = await connection.fetchrow("SELECT position, sealed_at, horizon FROM audit_chain_head")
+    assert head is not None
+    unsealed = await connection.fetchrow(_UNSEALED, head["horizon"])
     last = await connection.fetchrow(
         "SELECT position, signed_at, key_id FROM audit_checkpoints ORDER BY position DESC LIMIT 1"
     )
     anchor = await read_anchor(connection)
-    assert head is not None
     assert unsealed is not None
     return {
         "head_position": head["position"],
