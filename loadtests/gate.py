@@ -123,29 +123,17 @@ class Housekeeping:
     def __init__(self, url: str, interval: float = 30.0) -> None:
         self.url = url
         self.interval = interval
-        self.rounds = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    @staticmethod
-    def needed(url: str) -> bool:
-        async def autovacuum() -> str:
-            connection = await asyncpg.connect(url)
-            try:
-                return str(await connection.fetchval("SHOW autovacuum"))
-            finally:
-                await connection.close()
-
-        return asyncio.run(autovacuum()) != "on"
-
     def __enter__(self) -> Housekeeping:
-        if self.needed(self.url):
+        if self._fetchval("SHOW autovacuum") != "on":
             print(
                 f"autovacuum is off on this server: VACUUM (ANALYZE) every {self.interval:.0f} s "
                 "during the run, as autovacuum would",
                 flush=True,
             )
-            self._vacuum()  # the seeded tables, before the load starts
+            self._fetchval("VACUUM (ANALYZE)")  # the seeded tables, before the load starts
             self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
             self._thread.start()
         return self
@@ -155,20 +143,21 @@ class Housekeeping:
         if self._thread is not None:
             self._thread.join(timeout=120)
 
-    def _vacuum(self) -> None:
-        async def vacuum() -> None:
+    def _fetchval(self, statement: str) -> object:
+        """Run one statement on a connection of its own."""
+
+        async def run() -> object:
             connection = await asyncpg.connect(self.url)
             try:
-                await connection.execute("VACUUM (ANALYZE)")
+                return await connection.fetchval(statement)
             finally:
                 await connection.close()
 
-        asyncio.run(vacuum())
-        self.rounds += 1
+        return asyncio.run(run())
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self._vacuum()
+            self._fetchval("VACUUM (ANALYZE)")
 
 
 def start_service(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
