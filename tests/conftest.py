@@ -8,6 +8,8 @@ temporary folder. Each test session creates fresh databases and drops them at th
 from __future__ import annotations
 
 import base64
+import contextlib
+import logging
 import os
 import secrets
 import shutil
@@ -243,3 +245,31 @@ async def customers(client: httpx.AsyncClient, tenant: TenantKeys) -> str:
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+class CapturedLogs(logging.Handler):
+    """Every ``strongroom`` log line (formatted, with tracebacks) while installed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(logging.Formatter().format(record))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@contextlib.contextmanager
+def captured_logs() -> Iterator[CapturedLogs]:
+    logger = logging.getLogger("strongroom")
+    handler, level = CapturedLogs(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

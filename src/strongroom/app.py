@@ -46,7 +46,7 @@ from strongroom.store.changes import ChangeListener, InvalidatedCache
 from strongroom.store.collections import CollectionCache, PgCollectionRepository, collection_key
 from strongroom.store.holds import LegalHoldRepository
 from strongroom.store.keystore import PgKeyStore
-from strongroom.store.pool import create_pool
+from strongroom.store.pool import autovacuum_enabled, create_pool
 from strongroom.store.record_retention import RecordRetentionJob
 from strongroom.store.records import PgRecordRepository
 from strongroom.store.rotation import RotationStore
@@ -150,7 +150,14 @@ def create_app(settings: Settings) -> Application:
         readiness.checks["redis"] = redis.ping
         readiness.checks["audit"] = _audit_check(writer)
         readiness.details["audit"] = writer_details(writer)
-        readiness.details["database"] = pool_details(pool)
+        vacuuming = await autovacuum_enabled(pool)
+        if vacuuming is False:
+            log.warning(
+                "PostgreSQL runs with autovacuum or track_counts off: tables are never analyzed "
+                "and query plans degrade as they grow (the audit search reads a tenant's whole "
+                "trail); turn autovacuum on, or run VACUUM (ANALYZE) on a schedule"
+            )
+        readiness.details["database"] = pool_details(pool, autovacuum=vacuuming)
         readiness.checks.update(key_provider.checks)
 
         records.install(

@@ -128,8 +128,8 @@ def writer_details(writer: Any) -> Callable[[], dict[str, object]]:
     return details
 
 
-def pool_details(pool: asyncpg.Pool) -> Callable[[], dict[str, object]]:
-    """A pool's connection counts, for /healthz."""
+def pool_details(pool: asyncpg.Pool, **facts: object) -> Callable[[], dict[str, object]]:
+    """A pool's connection counts, and ``facts`` read once at start, for /healthz."""
 
     def details() -> dict[str, object]:
         size = pool.get_size()
@@ -139,6 +139,7 @@ def pool_details(pool: asyncpg.Pool) -> Callable[[], dict[str, object]]:
             "idle": idle,
             "in_use": size - idle,
             "max": pool.get_max_size(),
+            **facts,
         }
 
     return details

@@ -48,3 +48,20 @@ async def create_pool(dsn: str, settings: Settings, *, application: str) -> asyn
     )
     assert pool is not None
     return pool
+
+
+_AUTOVACUUM = (
+    "SELECT current_setting('autovacuum') = 'on' AND current_setting('track_counts') = 'on'"
+)
+
+
+async def autovacuum_enabled(pool: asyncpg.Pool) -> bool | None:
+    """Whether the server vacuums and analyzes tables by itself (None if it would not say).
+
+    Without it, tables are never analyzed: the planner keeps the row counts of an empty table
+    and picks plans that read a tenant's whole audit trail, growing slower as the trail grows.
+    """
+    try:
+        return bool(await pool.fetchval(_AUTOVACUUM))
+    except asyncpg.PostgresError:
+        return None

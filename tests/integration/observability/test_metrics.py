@@ -3,12 +3,22 @@ business counters, the database and Redis, build info."""
 
 from __future__ import annotations
 
+import asyncpg
 import httpx
 import pytest
 
 from strongroom import __version__, privacy
+from strongroom.app import create_app
 from strongroom.observability.metrics import SQL_OPERATIONS
-from tests.conftest import TenantKeys, customer
+from strongroom.settings import Settings
+from tests.conftest import (
+    Servers,
+    TenantKeys,
+    captured_logs,
+    create_databases,
+    customer,
+    drop_databases,
+)
 from tests.integration.observability.conftest import scrape
 
 DURATION = "http_server_request_duration_seconds_count"
@@ -159,6 +169,48 @@ async def test_healthz_gives_every_component_with_latency_and_details(
     assert components["database"]["max"] >= components["database"]["in_use"]
     live = await client.get("/livez")
     assert live.json() == {"status": "ok"}
+
+
+async def test_healthz_says_whether_postgresql_vacuums_by_itself(
+    client: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    settings = await db.fetchrow(
+        "SELECT current_setting('autovacuum') AS autovacuum, "
+        "current_setting('track_counts') AS track_counts"
+    )
+    assert settings is not None
+    expected = settings["autovacuum"] == "on" and settings["track_counts"] == "on"
+    body = (await client.get("/healthz")).json()
+    assert body["components"]["database"]["autovacuum"] is expected
+
+
+async def test_start_warns_when_postgresql_never_analyzes_its_tables(
+    settings: Settings, servers: Servers
+) -> None:
+    # track_counts off for one database: what autovacuum needs to see, whatever the server's
+    # autovacuum setting, so the warning shows on any server.
+    scratch = await create_databases(servers.admin_url, prefix="sr_novacuum")
+    try:
+        admin = await asyncpg.connect(scratch.data_url)
+        try:
+            await admin.execute(f'ALTER DATABASE "{scratch.names[0]}" SET track_counts = off')
+        finally:
+            await admin.close()
+        application = create_app(
+            settings.with_overrides(database_url=scratch.data_url, keystore_url=scratch.keys_url)
+        )
+        with captured_logs() as logs:
+            await application.start()
+        try:
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://sr.test") as c:
+                body = (await c.get("/healthz")).json()
+        finally:
+            await application.stop()
+        assert body["components"]["database"]["autovacuum"] is False
+        assert "PostgreSQL runs with autovacuum or track_counts off" in logs.text, logs.text
+    finally:
+        await drop_databases(servers.admin_url, scratch)
 
 
 @pytest.mark.parametrize("path", ["/metrics", "/healthz", "/livez", "/readyz"])

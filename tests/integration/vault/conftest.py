@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import secrets
 import shutil
@@ -300,34 +299,6 @@ async def put_customers(client: httpx.AsyncClient, tenant: TenantKeys) -> str:
     )
     assert response.status_code in (200, 201), response.text
     return "/v1/collections/customers/records"
-
-
-class CapturedLogs(logging.Handler):
-    """Every ``strongroom`` log line (formatted, with tracebacks) while installed."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(logging.Formatter().format(record))
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-
-@contextlib.contextmanager
-def captured_logs() -> Iterator[CapturedLogs]:
-    logger = logging.getLogger("strongroom")
-    handler, level = CapturedLogs(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 async def kek_versions(databases: Databases, tenant: TenantKeys) -> dict[str, int]:

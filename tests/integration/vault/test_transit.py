@@ -8,13 +8,12 @@ import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from tests.conftest import Databases, Servers, TenantKeys, customer
+from tests.conftest import Databases, Servers, TenantKeys, captured_logs, customer
 from tests.integration.problems import assert_problem
 from tests.integration.vault.conftest import (
     SIGNING_KEY,
     TRANSIT_KEY,
     Bao,
-    captured_logs,
     kek_versions,
     new_tenant,
     put_customers,
