@@ -1,13 +1,17 @@
 """Strongroom's benchmark suite: the ceiling, each endpoint, the mixed load, the peer, a soak.
 
     .venv/bin/python benchmarks/suite.py [--runs 3] [--quick] [--soak-minutes 10] [--skip-soak]
-        [--only ceiling,endpoints,mixed,peer,soak] [--dsn URL] [--redis URL]
+        [--only ceiling,floor,endpoints,mixed,peer,soak] [--dsn URL] [--redis URL]
 
 Everything is measured on this machine in one invocation, and regenerates the results block of
 ``benchmarks/REPORT.md`` and the charts in ``benchmarks/report/``:
 
 - **ceiling**: ``hello_asgi.py`` (a small JSON answer) on Granian with the flags ``strongroom
   serve`` uses (ASGI, factory, one worker, default loop and HTTP settings);
+- **floor**: ``floor_app.py``, the masked read's route served by less than Strongroom (a
+  BlackSheep route; plus the row by primary key through an asyncpg pool; plus a durable audit
+  event through the group-commit writer), with the ceiling's flags, on copies of the seeded data:
+  what the framework, the database round trip and the audit wait cost before Strongroom's own code;
 - **endpoints**: ``strongroom serve`` (one Granian worker, ``STRONGROOM_ENV=production``, native
   module required, rate limits high enough never to refuse) answering a masked read, a create, a
   reveal (``?reveal=email``, ``X-Purpose: support``), a blind-index search and ``/v1/redact``;
@@ -19,7 +23,7 @@ Everything is measured on this machine in one invocation, and regenerates the re
   Strongroom's create and reveal on two Granian workers;
 - **soak**: the mixed scenario at 1 000 req/s for ``--soak-minutes``, the worker's RSS every 5 s.
 
-The ceiling, endpoints and peer are closed-loop: ``loadgen.py`` keeps 32 keep-alive connections
+The ceiling, floors, endpoints and peer are closed-loop: ``loadgen.py`` keeps 32 keep-alive connections
 busy (a warm-up, then the measured window) and records every latency. Each configuration gets a
 fresh server (Strongroom: a fresh copy of the seeded databases), configurations are interleaved
 (A B C, then C B A, ...) and the report gives the median of ``--runs`` runs with each run's
@@ -78,11 +82,23 @@ from seed import person, seed  # noqa: E402
 REPORT = HERE / "REPORT.md"
 CHARTS = HERE / "report"
 RESULTS = CHARTS / "results.json"
-SECTIONS = ("ceiling", "endpoints", "mixed", "peer", "soak")
+SECTIONS = ("ceiling", "floor", "endpoints", "mixed", "peer", "soak")
+FLOORS = {  # floor_app.py's rungs, in order, and their names in the report
+    "framework": "floor: BlackSheep route",
+    "read": "floor: + primary-key read",
+    "audited": "floor: + durable audit event",
+}
 BAO = Path(sys.executable).with_name("bao")
 COLLECTION = "customers"
 MIB = 1024 * 1024
 BUDGET_FACTOR = 6  # a request may cost at most this many times the ceiling's CPU
+FLOOR_STEPS = {  # what the step up to each rung adds, as the report words it
+    FLOORS["framework"]: "BlackSheep's application and router over raw ASGI",
+    FLOORS["read"]: "one primary-key read through the asyncpg pool",
+    FLOORS["audited"]: "waiting for a durable audit event (group commit)",
+    "masked read": "Strongroom's own request path (API key, rate, context and observability "
+    "hooks, schema, subject key, decryption and masking, headers)",
+}
 POD_CPU = 0.5  # CPU seconds per second of one 500m pod
 
 
@@ -387,6 +403,31 @@ class Bench:
         argv.append("hello_asgi:create_app")
         return Server("hello", port, argv, dict(os.environ), self.workdir, "/", cwd=HERE)
 
+    def floor(self, rung: str) -> Server:
+        """floor_app at ``rung`` on Granian with the ceiling's flags; the rungs that read get a
+        fresh copy of the seeded data database, dropped when the server stops."""
+        port = gate.free_port()
+        argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory"]
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        argv.append("floor_app:create_app")
+        env = {**os.environ, "FLOOR_RUNG": rung}
+        names: tuple[str, ...] = ()
+        if rung != "framework":
+            copied = self._copy()
+            env["FLOOR_DSN"] = self.url(copied[0])
+            names = tuple(copied)
+        try:
+            server = Server(
+                f"floor-{rung}", port, argv, env, self.workdir, "/", databases=names, cwd=HERE
+            )
+        except BaseException:
+            if names:
+                self._drop(list(names))
+            raise
+        if names:
+            server.cleanups.append(lambda: self._drop(list(names)))
+        return server
+
     def openbao(self) -> tuple[Server, str]:
         """A dev OpenBao with a file audit device and transit key ``fields``; (server, token)."""
         port = gate.free_port()
@@ -564,9 +605,14 @@ def targets(bench: Bench, sections: set[str]) -> list[Target]:
 
         return start
 
+    def floor(rung: str) -> Callable[[], tuple[Server, loadgen.RequestSource]]:
+        return lambda: (bench.floor(rung), bench.masked_read())
+
     chosen = []
     if "ceiling" in sections:
         chosen.append(Target("ceiling", "hello-world", hello, 200))
+    if "floor" in sections:
+        chosen += [Target("floor", name, floor(rung), 200) for rung, name in FLOORS.items()]
     if "endpoints" in sections:
         chosen += [
             Target("endpoints", "masked read", strongroom(bench.masked_read), 200),
@@ -848,6 +894,20 @@ def meta_line(meta: dict[str, Any]) -> str:
     )
 
 
+def floor_steps(rows: dict[str, list[dict[str, float]]]) -> list[str]:
+    """What each step from the ceiling to the masked read adds, in µs of server CPU per request
+    (medians), when the floors were measured in the same run."""
+    ladder = ["hello-world", *FLOORS.values(), "masked read"]
+    if not all(name in rows for name in ladder):
+        return []
+    lines = ["What each step from the ceiling to the masked read adds (medians, same run):", ""]
+    for lower, upper in itertools.pairwise(ladder):
+        added = med(rows[upper], "cpu_us") - med(rows[lower], "cpu_us")
+        label = FLOOR_STEPS.get(upper, upper)
+        lines.append(f"- {label}: {added:+,.0f} µs")
+    return [*lines, ""]
+
+
 def render(results: dict[str, Any]) -> str:
     info = results["machine"]
     sections = results["sections"]
@@ -868,13 +928,12 @@ def render(results: dict[str, Any]) -> str:
     ]
     base = ceiling_us(results)
     closed_rows = []
-    if "ceiling" in sections:
-        closed_rows += list(sections["ceiling"]["runs"].items())
-    if "endpoints" in sections:
-        closed_rows += list(sections["endpoints"]["runs"].items())
+    for name in ("ceiling", "floor", "endpoints"):
+        if name in sections:
+            closed_rows += list(sections[name]["runs"].items())
     if closed_rows:
-        lines += ["## Ceiling and endpoints (closed loop, one Granian worker)", ""]
-        for name in ("ceiling", "endpoints"):
+        lines += ["## Ceiling, floors and endpoints (closed loop, one Granian worker)", ""]
+        for name in ("ceiling", "floor", "endpoints"):
             if name in sections:
                 lines += [f"{name.capitalize()}: {meta_line(sections[name]['meta'])}", ""]
         lines += [
@@ -893,7 +952,12 @@ def render(results: dict[str, Any]) -> str:
                 f"| {sum(int(r['failures']) for r in runs)} | {med(runs, 'client_cpu_pct'):.0f} % "
                 f"| {each(runs, 'rps')} | {each(runs, 'cpu_us')} |"
             )
-        lines += ["", "![CPU per request by endpoint](report/cpu_per_request.png)", ""]
+        lines += [
+            "",
+            *floor_steps(dict(closed_rows)),
+            "![CPU per request by endpoint](report/cpu_per_request.png)",
+            "",
+        ]
     if "mixed" in sections:
         mixed = sections["mixed"]
         lines += [
@@ -1056,23 +1120,27 @@ def charts(results: dict[str, Any]) -> None:
         figure.savefig(CHARTS / "mixed_latency.png", dpi=110)
         plt.close(figure)
     if "endpoints" in sections:
-        runs = dict(sections["endpoints"]["runs"])
+        floors = dict(sections["floor"]["runs"]) if "floor" in sections else {}
+        runs = {**floors, **sections["endpoints"]["runs"]}
         if "mixed" in sections:
             rate, mixed_runs = reference_mixed(sections["mixed"])
             runs[f"mixed @ {int(rate)} req/s"] = mixed_runs
         names = list(runs)
+        short = {name: f"floor:\n{rung}" for rung, name in FLOORS.items()}
+        labels = [short.get(n, n).replace(" @ ", "\n@ ") for n in names]
         server = [med(runs[n], "cpu_us") for n in names]
-        database = [med(runs[n], "db_cpu_us") for n in names]
-        figure, axes = plt.subplots(figsize=(10, 5))
-        axes.bar(names, server, color="tab:blue", label="Strongroom (Granian processes)")
+        database = [0.0 if math.isnan(d) else d for d in (med(runs[n], "db_cpu_us") for n in names)]
+        colours = ["tab:grey" if n in floors else "tab:blue" for n in names]
+        figure, axes = plt.subplots(figsize=(12, 5))
+        axes.bar(labels, server, color=colours, label="Granian processes (grey: floors)")
         axes.bar(
-            names,
+            labels,
             database,
             bottom=server,
-            color="tab:blue",
+            color=colours,
             alpha=0.35,
             hatch="//",
-            label="its PostgreSQL backends",
+            label="their PostgreSQL backends",
         )
         if base:
             axes.axhline(
@@ -1085,7 +1153,7 @@ def charts(results: dict[str, Any]) -> None:
                 label=f"{BUDGET_FACTOR}× ceiling budget ({BUDGET_FACTOR * base:.0f} µs)",
             )
         axes.set_ylabel("CPU per request (µs)")
-        axes.set_xlabel("endpoint")
+        axes.set_xlabel("floor or endpoint")
         axes.set_title("Server CPU per request, one Granian worker (medians)")
         axes.legend()
         axes.grid(True, axis="y", alpha=0.3)
@@ -1219,8 +1287,8 @@ def main() -> int:
     try:
         cache.flushdb()
         bench.prepare()
-        closed = [s for s in ("ceiling", "endpoints", "peer") if s in sections]
-        for group in (["ceiling", "endpoints"], ["peer"]):
+        closed = [s for s in ("ceiling", "floor", "endpoints", "peer") if s in sections]
+        for group in (["ceiling", "floor", "endpoints"], ["peer"]):
             chosen = targets(bench, set(group) & set(closed))
             if not chosen:
                 continue
