@@ -26,23 +26,24 @@ import subprocess
 import threading
 from pathlib import Path
 
-_TICK = os.sysconf("SC_CLK_TCK")
+import procfs
 
 
-def processes() -> dict[int, tuple[str, int]]:
-    """pid -> (kind, CPU ticks) for PostgreSQL, Granian and Locust processes."""
-    found: dict[int, tuple[str, int]] = {}
+def processes() -> dict[int, tuple[str, float]]:
+    """pid -> (kind, CPU seconds) for PostgreSQL, Granian and Locust processes."""
+    found: dict[int, tuple[str, float]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
+        stat = procfs.stat(entry)
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
             command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except (OSError, UnicodeDecodeError):
             continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
-        ticks = int(fields[11]) + int(fields[12])
+        if stat is None:
+            continue
+        name, fields = stat
+        seconds = procfs.cpu_seconds(fields)
         if name.startswith("postgres"):
             kind = "pg"
         elif "granian" in command:
@@ -51,14 +52,14 @@ def processes() -> dict[int, tuple[str, int]]:
             kind = "locust"
         else:
             continue
-        found[int(entry)] = (kind, ticks)
+        found[int(entry)] = (kind, seconds)
     return found
 
 
 def run(label: str, checkout: Path, gate_args: list[str]) -> dict[str, object]:
     """One gate run in ``checkout``, with the CPU of its processes."""
     before = processes()
-    last: dict[int, tuple[str, int]] = {}
+    last: dict[int, tuple[str, float]] = {}
     done = threading.Event()
 
     def sample() -> None:
@@ -78,9 +79,8 @@ def run(label: str, checkout: Path, gate_args: list[str]) -> dict[str, object]:
     done.set()
     sampler.join()
     cpu = {"pg": 0.0, "worker": 0.0, "locust": 0.0}
-    for pid, (kind, ticks) in last.items():
-        start = before[pid][1] if pid in before else 0
-        cpu[kind] += (ticks - start) / _TICK
+    for pid, (kind, seconds) in last.items():
+        cpu[kind] += seconds - (before[pid][1] if pid in before else 0.0)
     aggregate = [
         line.split()[1:]
         for line in gate.stdout.splitlines()

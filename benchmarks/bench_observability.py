@@ -45,6 +45,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import procfs
 
 from strongroom.domain.access import generate_api_key
 from strongroom.store.migrate import migrate_all
@@ -151,15 +152,12 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by Granian and its worker (one session)."""
-        total = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == self.process.pid:  # the process group: serve started it
-                total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for entry in Path("/proc").glob("[0-9]*"):
+            stat = procfs.stat(entry.name)
+            if stat is not None and int(stat[1][3]) == self.process.pid:  # serve's group
+                total += procfs.cpu_seconds(stat[1])
+        return total
 
     def stop(self) -> None:
         if self.process.poll() is None:

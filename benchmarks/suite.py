@@ -23,15 +23,16 @@ Everything is measured on this machine in one invocation, and regenerates the re
   Strongroom's create and reveal on two Granian workers;
 - **soak**: the mixed scenario at 1 000 req/s for ``--soak-minutes``, the worker's RSS every 5 s.
 
-The ceiling, floors, endpoints and peer are closed-loop: ``loadgen.py`` keeps 32 keep-alive connections
-busy (a warm-up, then the measured window) and records every latency. Each configuration gets a
-fresh server (Strongroom: a fresh copy of the seeded databases), configurations are interleaved
-(A B C, then C B A, ...) and the report gives the median of ``--runs`` runs with each run's
-figure. Server CPU is utime + stime of every process in the server's session (Granian's main
-process and its workers, or the ``bao`` process) over the measured window, divided by the requests
-completed in it; the CPU of the PostgreSQL backends serving the scratch databases is given
-apart. Worker RSS (VmRSS of the Granian main process's children) is sampled every second, every
-5 s in the soak. Scratch databases, servers and temporary files are removed on exit.
+The ceiling, floors, endpoints and peer are closed-loop: ``loadgen.py`` keeps 32 keep-alive
+connections busy (a warm-up, then the measured window) and records every latency. Each
+configuration gets a fresh server (Strongroom: a fresh copy of the seeded databases),
+configurations are interleaved (A B C, then C B A, ...) and the report gives the median of
+``--runs`` runs with each run's figure. Server CPU is utime + stime of every process in the
+server's session (Granian's main process and its workers, or the ``bao`` process) over the measured
+window, divided by the requests completed in it; the CPU of the PostgreSQL backends serving the
+scratch databases is given apart. Worker RSS (VmRSS of the Granian main process's children) is
+sampled every second, every 5 s in the soak. Scratch databases, servers and temporary files are
+removed on exit.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ sys.path.insert(0, str(HERE))
 
 import gate  # noqa: E402 - the folders are put on the path above
 import loadgen  # noqa: E402
+import procfs  # noqa: E402
 from seed import person, seed  # noqa: E402
 
 REPORT = HERE / "REPORT.md"
@@ -103,31 +105,6 @@ POD_CPU = 0.5  # CPU seconds per second of one 500m pod
 
 
 # -- processes: CPU, RSS, start and stop ---------------------------------------------------------
-
-
-def _stat(pid: str) -> tuple[str, list[str]] | None:
-    """(command name, fields after it) of /proc/<pid>/stat; None once the process is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    head, _, tail = text.rpartition(")")
-    return head.partition("(")[2], tail.split()
-
-
-def _cpu(fields: list[str]) -> float:
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def _rss(pid: int) -> int:
-    """VmRSS of a process in bytes (0 once it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 @dataclass(frozen=True)
@@ -212,7 +189,7 @@ class Server:
         children = []
         for entry in os.scandir("/proc"):
             if entry.name.isdigit():
-                stat = _stat(entry.name)
+                stat = procfs.stat(entry.name)
                 if stat and int(stat[1][1]) == self.process.pid:
                     children.append(int(entry.name))
         return children or [self.process.pid]
@@ -223,12 +200,12 @@ class Server:
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
-            stat = _stat(entry.name)
+            stat = procfs.stat(entry.name)
             if stat is None:
                 continue
             name, fields = stat
             if int(fields[3]) == self.process.pid:
-                server += _cpu(fields)
+                server += procfs.cpu_seconds(fields)
             elif self.databases and name == "postgres":
                 # A backend's title is "postgres: <cluster>: <user> <database> <client> <state>".
                 with contextlib.suppress(OSError):
@@ -236,12 +213,12 @@ class Server:
                         Path(f"/proc/{entry.name}/cmdline").read_bytes().decode(errors="replace")
                     )
                     if any(f" {db} " in title for db in self.databases):
-                        database[int(entry.name)] = _cpu(fields)
+                        database[int(entry.name)] = procfs.cpu_seconds(fields)
         return Usage(time.time(), server, database)
 
     def _sample_loop(self) -> None:
         while True:
-            self.rss.append((time.time(), max(_rss(pid) for pid in self.workers())))
+            self.rss.append((time.time(), max(procfs.rss_bytes(pid) for pid in self.workers())))
             self.usages.append(self.usage())
             if self._stop.wait(self._interval):
                 return
