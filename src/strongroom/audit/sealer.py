@@ -8,22 +8,33 @@ signs a checkpoint of the head once ``checkpoint_every`` events were sealed sinc
 ``checkpoint_interval`` seconds passed.
 
 **Seal order.** The chain is ordered by sealing, not by ``seq``. A batch locks the chain head
-row, selects the committed events that are not in ``audit_chain`` yet, in ``seq`` order, appends
+row, selects the committed events that are not in ``audit_chain`` yet, in (``xact``, ``seq``)
+order (the transaction that wrote each, then its insert order), appends
 one link per event after the head and moves the head, all in one transaction. ``seq`` is taken at
 insert, but transactions commit in any order: an event whose transaction commits after a batch's
 snapshot is not visible to that batch, and the next batch picks it up.
 
 **What is left to seal.** Every event records the transaction that wrote it (``xact``), and the
-head records a *horizon*: every committed event written by a transaction below it is sealed. The
-batch reads the xmin of its snapshot in the statement that locks the head: every transaction
-below that xmin had ended, so its events (if it committed) are visible to the select that follows.
-The batch seals every unsealed event at or above the horizon, and when it took them all (fewer
-than its limit) the xmin becomes the new horizon. So the work queue is "``xact`` at or above the
-horizon, and no link": about one round's events, found through the index on ``xact``. Nothing is
-skipped, because the horizon only passes transactions that had ended and whose events were all
-sealed; nothing is sealed twice, because the head row lock serialises batches (even two leaders
-after a network split) and a link's position and event are both unique. A transaction that stays
-open for long holds the horizon back; sealing still works, over a longer window.
+head records a *cursor* (``horizon``, ``horizon_seq``): every committed event at or before it in
+(``xact``, ``seq``) order is sealed. The batch reads the xmin of its snapshot in the statement that
+locks the head: every transaction below that xmin had ended, so its events (if it committed) are
+all visible to the select that follows. The batch seals the first ``limit`` unsealed events after
+the cursor, in that order, and moves the cursor:
+
+- when it took them all (fewer than its limit), to the xmin (every visible event below it is
+  sealed, and no transaction below it can add one);
+- when it was full and its last event's transaction is below the xmin, to that event (every
+  unsealed event before it would have sorted into the batch, and its transaction had ended, so
+  none of its events was invisible);
+- when it was full otherwise, to the xmin, if that is ahead (an invisible transaction between
+  the xmin and the last event must stay after the cursor).
+
+So the work queue is "after the cursor, and no link", found through the index on (``xact``,
+``seq``): a batch reads about as many events as it seals, even while a backlog of millions drains.
+Nothing is skipped, because the cursor only passes events that were sealed and transactions that
+had ended; nothing is sealed twice, because the head row lock serialises batches (even two
+leaders after a network split) and a link's position and event are both unique. A transaction
+that stays open for long holds the cursor back; sealing still works, over a longer window.
 """
 
 from __future__ import annotations
@@ -32,11 +43,19 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
-from strongroom.audit.chain import ChainPoint, canonical_record, link_hash, read_head
+from strongroom.audit.chain import (
+    VISIBLE_XACT,
+    ChainPoint,
+    canonical_record,
+    link_hash,
+    read_head,
+)
 from strongroom.audit.events import COLUMNS
 from strongroom.audit.signing import ALGORITHM, CheckpointSigner, checkpoint_message
 from strongroom.audit.store import DbConnection
@@ -48,22 +67,23 @@ SEALER_LOCK_KEY = 0x5372_4175_6469_74  # "SrAudit": the leader's advisory lock
 _BATCHES_PER_ROUND = 10
 
 _LOCK_HEAD = (
-    "SELECT position, hash, horizon, pg_snapshot_xmin(pg_current_snapshot()) AS xmin "
+    "SELECT position, hash, horizon, horizon_seq, pg_snapshot_xmin(pg_current_snapshot()) AS xmin "
     "FROM audit_chain_head WHERE id = 1 FOR UPDATE"
 )
 _UNSEALED = (
-    f"SELECT e.seq, {', '.join(f'e.{name}' for name in COLUMNS)} FROM audit_events e "
-    "WHERE e.xact >= $1 AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_seq = e.seq) "
-    "ORDER BY e.seq LIMIT $2"
+    f"SELECT e.seq, e.xact, {', '.join(f'e.{name}' for name in COLUMNS)} FROM audit_events e "
+    f"WHERE (e.xact, e.seq) > ($1, $2) AND {VISIBLE_XACT} "
+    "AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_seq = e.seq) "
+    "ORDER BY e.xact, e.seq LIMIT $3"
 )
 _SEAL = (
     "INSERT INTO audit_chain (position, event_seq, prev_hash, hash) "
     "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])"
 )
-_MOVE_HORIZON = "UPDATE audit_chain_head SET horizon = $1 WHERE id = 1"
+_MOVE_HORIZON = "UPDATE audit_chain_head SET horizon = $1, horizon_seq = $2 WHERE id = 1"
 _MOVE_HEAD = (
-    "UPDATE audit_chain_head SET position = $1, hash = $2, horizon = $3, sealed_at = now() "
-    "WHERE id = 1"
+    "UPDATE audit_chain_head SET position = $1, hash = $2, horizon = $3, horizon_seq = $4, "
+    "sealed_at = now() WHERE id = 1"
 )
 _LAST_CHECKPOINT = (
     "SELECT position, signed_at FROM audit_checkpoints ORDER BY position DESC LIMIT 1"
@@ -88,14 +108,12 @@ async def seal_batch(connection: DbConnection, limit: int) -> int:
         head = await connection.fetchrow(_LOCK_HEAD)
         if head is None:
             raise RuntimeError("audit_chain_head is empty; run the migrations")
-        horizon = head["horizon"]
-        rows = await connection.fetch(_UNSEALED, horizon, limit)
-        # Every transaction below the snapshot's xmin had ended before the select: if the batch
-        # took every unsealed event it saw, none of theirs is left.
-        passed = head["xmin"] if len(rows) < limit else horizon
+        cursor = (head["horizon"], head["horizon_seq"])
+        rows = await connection.fetch(_UNSEALED, *cursor, limit)
+        moved = _next_cursor(cursor, head["xmin"], rows, limit)
         if not rows:
-            if passed > horizon:
-                await connection.execute(_MOVE_HORIZON, passed)
+            if moved != cursor:
+                await connection.execute(_MOVE_HORIZON, *moved)
             return 0
         seqs: list[int] = []
         positions: list[int] = []
@@ -114,8 +132,20 @@ async def seal_batch(connection: DbConnection, limit: int) -> int:
             await connection.execute(_SEAL, positions, seqs, prev_hashes, hashes)
         except asyncpg.UniqueViolationError as exc:
             raise ChainConflict("events were sealed by someone else during this batch") from exc
-        await connection.execute(_MOVE_HEAD, position, prev, max(passed, horizon))
+        await connection.execute(_MOVE_HEAD, position, prev, *moved)
     return len(rows)
+
+
+Cursor = tuple[Any, int]  # (xact as xid8, seq): every event at or before it is sealed
+
+
+def _next_cursor(cursor: Cursor, xmin: Any, rows: Sequence[Any], limit: int) -> Cursor:
+    """Where the cursor goes after a batch that sealed ``rows`` (see the module docstring).
+    Every transaction below the snapshot's ``xmin`` had ended before the select, so all of its
+    events were visible to it."""
+    if len(rows) == limit and rows[-1]["xact"] < xmin:
+        return (rows[-1]["xact"], rows[-1]["seq"])
+    return max(cursor, (xmin, 0))
 
 
 async def write_checkpoint(
@@ -305,6 +335,17 @@ class AuditSealer:
                 "tcp_keepalives_idle": "15",
                 "tcp_keepalives_interval": "5",
                 "tcp_keepalives_count": "3",
+                # Every statement the sealer runs is written for an index walk that stops after
+                # a batch: the events after the cursor in (xact, seq) order, each probed once in
+                # audit_chain. Without statistics (a restore, a server without autovacuum) the
+                # planner takes the rows after the cursor for few and prefers to read them all,
+                # hash the whole chain and sort: the batch would cost the backlog, not itself.
+                # These settings leave it the walk; they apply to this connection only.
+                "enable_seqscan": "off",
+                "enable_bitmapscan": "off",
+                "enable_hashjoin": "off",
+                "enable_mergejoin": "off",
+                "max_parallel_workers_per_gather": "0",
             },
         )
         if connection.get_server_version().major >= 14:

@@ -39,6 +39,7 @@ from strongroom.audit.chain import (
     GENESIS_HASH,
     LINK_SELECT,
     LINKED_EVENTS,
+    VISIBLE_XACT,
     Anchor,
     ChainPoint,
     canonical_record,
@@ -76,7 +77,7 @@ _NOT_LINKED = "NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_seq = e.seq
 # the estimate makes it join the whole table).
 _UNSEALED = (
     "SELECT count(*) AS n, min(e.occurred_at) AS oldest FROM audit_events e "
-    f"WHERE e.xact >= $1 AND {_NOT_LINKED}"
+    f"WHERE e.xact >= $1 AND {VISIBLE_XACT} AND {_NOT_LINKED}"
 )
 _HORIZON = "SELECT horizon FROM audit_chain_head WHERE id = 1"
 # An event below the horizon without a link was not written through the service: the sealer

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from typing import Any
 
 import asyncpg
 
 from strongroom.audit.chain import read_head
 from strongroom.audit.events import AuditEvent
-from strongroom.audit.sealer import AuditSealer, seal_batch
+from strongroom.audit.sealer import _UNSEALED, AuditSealer, seal_batch
 from strongroom.audit.store import insert_event
 from strongroom.audit.verify import chain_status, verify_chain
 from tests.integration.chain.conftest import Chain, until
@@ -189,3 +191,48 @@ async def test_a_backlog_drains_in_bounded_rounds(chain: Chain) -> None:
     checkpoints = await chain.connection.fetch("SELECT position FROM audit_checkpoints")
     assert sorted(row["position"] for row in checkpoints) == [40, 80, 95]
     assert (await verify_chain(chain.connection, chain.keys)).ok
+
+
+def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [plan, *(node for child in plan.get("Plans", []) for node in _nodes(child))]
+
+
+async def test_a_backlog_drains_reading_about_what_each_batch_seals(chain: Chain) -> None:
+    # A backlog of one transaction's events (a bulk load, a restore, a sealer that was down) on
+    # a table PostgreSQL never analyzed: each batch must start where the last one stopped,
+    # through the (xact, seq) index, instead of reading the sealed part of the backlog again.
+    backlog = 30_000
+    await chain.connection.execute(
+        "INSERT INTO audit_events (id, occurred_at, tenant_id, action, outcome) "
+        "SELECT gen_random_uuid(), now(), gen_random_uuid(), 'record.read', 'success' "
+        f"FROM generate_series(1, {backlog})"
+    )
+    sealer = chain.sealer(batch_size=1_000)
+    try:
+        connection = await sealer._connect()
+        assert await connection.fetchval("SHOW max_parallel_workers_per_gather") == "0"
+        assert await seal_batch(connection, 1_000) == 1_000
+        assert await seal_batch(connection, 1_000) == 1_000
+        head = await connection.fetchrow("SELECT horizon, horizon_seq FROM audit_chain_head")
+        assert head is not None
+        assert head["horizon_seq"] > 0  # the cursor stopped inside the backlog's transaction
+        explained = await connection.fetchval(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {_UNSEALED}",
+            head["horizon"],
+            head["horizon_seq"],
+            1_000,
+        )
+        nodes = _nodes(json.loads(explained)[0]["Plan"])
+        kinds = [node["Node Type"] for node in nodes]
+        assert "Seq Scan" not in kinds, kinds
+        assert "Gather" not in kinds, kinds
+        [scan] = [node for node in nodes if node.get("Relation Name") == "audit_events"]
+        assert scan.get("Index Name") == "audit_events_xact_seq", scan
+        assert scan["Actual Rows"] <= 1_000, explained  # not the 2 000 sealed before it
+        sealed = 2_000
+        while (step := await sealer.step()) > 0:
+            sealed += step
+        assert sealed == backlog
+    finally:
+        await sealer.stop()
+    assert (await read_head(chain.connection)).position == backlog
