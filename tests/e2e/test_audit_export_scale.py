@@ -6,6 +6,7 @@ import csv
 import io
 import os
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from strongroom.audit.events import COLUMNS
 from strongroom.domain.access import generate_api_key
 from strongroom.store.tenants import TenantRepository
-from tests.conftest import Databases, Servers
+from tests.conftest import Databases, Servers, create_databases, drop_databases
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +46,15 @@ def tree_rss_bytes(pid: int) -> int:
         except OSError:
             continue
     return total
+
+
+@pytest.fixture
+async def databases(servers: Servers) -> AsyncIterator[Databases]:
+    """Databases of this test's own: a million events in the session's databases would make
+    every later test that verifies the chain walk them."""
+    created = await create_databases(servers.admin_url, prefix="sr_scale")
+    yield created
+    await drop_databases(servers.admin_url, created)
 
 
 async def test_million_event_export_streams_with_flat_memory(

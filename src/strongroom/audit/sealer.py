@@ -30,7 +30,13 @@ the cursor, in that order, and moves the cursor:
   the xmin and the last event must stay after the cursor).
 
 So the work queue is "after the cursor, and no link", found through the index on (``xact``,
-``seq``): a batch reads about as many events as it seals, even while a backlog of millions drains.
+``seq``). The cursor cannot pass a transaction that was still running when the batch began,
+anywhere on the server; while one holds it back, a backlog would be read again from the cursor by
+every batch. So the sealer also remembers, in memory, where its last full batch stopped, and
+starts the next batch there; such a batch seals but never moves the cursor (events it skipped, of
+transactions that were invisible, are still after the cursor), and the first batch that is not
+full sends the next one back to the cursor, which then seals the stragglers and moves. A batch
+reads about as many events as it seals, even while a backlog of millions drains.
 Nothing is skipped, because the cursor only passes events that were sealed and transactions that
 had ended; nothing is sealed twice, because the head row lock serialises batches (even two
 leaders after a network split) and a link's position and event are both unique. A transaction
@@ -102,19 +108,37 @@ class ChainConflict(RuntimeError):
     """A batch found events sealed under it: another sealer ran despite the lock."""
 
 
+Cursor = tuple[Any, int]  # (xact as xid8, seq) of an event: see the module docstring
+
+
 async def seal_batch(connection: DbConnection, limit: int) -> int:
     """Seal up to ``limit`` committed events after the chain head; returns how many."""
+    sealed, _ = await seal_batch_from(connection, limit, None)
+    return sealed
+
+
+async def seal_batch_from(
+    connection: DbConnection, limit: int, resume: Cursor | None
+) -> tuple[int, Cursor | None]:
+    """Seal up to ``limit`` committed events, looking from ``resume`` if it is past the head's
+    cursor, else from the cursor. Returns how many, and where the next batch may resume (None:
+    from the cursor)."""
     async with connection.transaction():
         head = await connection.fetchrow(_LOCK_HEAD)
         if head is None:
             raise RuntimeError("audit_chain_head is empty; run the migrations")
         cursor = (head["horizon"], head["horizon_seq"])
-        rows = await connection.fetch(_UNSEALED, *cursor, limit)
-        moved = _next_cursor(cursor, head["xmin"], rows, limit)
+        from_cursor = resume is None or resume <= cursor
+        start = cursor if resume is None or from_cursor else resume
+        rows = await connection.fetch(_UNSEALED, *start, limit)
+        # Only a batch that looked from the cursor knows what lies between the cursor and its
+        # last event; one that resumed further on moves nothing.
+        moved = _next_cursor(cursor, head["xmin"], rows, limit) if from_cursor else cursor
+        after: Cursor | None = (rows[-1]["xact"], rows[-1]["seq"]) if len(rows) == limit else None
         if not rows:
             if moved != cursor:
                 await connection.execute(_MOVE_HORIZON, *moved)
-            return 0
+            return 0, None
         seqs: list[int] = []
         positions: list[int] = []
         prev_hashes: list[bytes] = []
@@ -133,10 +157,7 @@ async def seal_batch(connection: DbConnection, limit: int) -> int:
         except asyncpg.UniqueViolationError as exc:
             raise ChainConflict("events were sealed by someone else during this batch") from exc
         await connection.execute(_MOVE_HEAD, position, prev, *moved)
-    return len(rows)
-
-
-Cursor = tuple[Any, int]  # (xact as xid8, seq): every event at or before it is sealed
+    return len(rows), after
 
 
 def _next_cursor(cursor: Cursor, xmin: Any, rows: Sequence[Any], limit: int) -> Cursor:
@@ -220,6 +241,7 @@ class AuditSealer:
         self._connection: asyncpg.Connection | None = None
         self._leading = False
         self._backlog = False
+        self._resume: Cursor | None = None  # where the last full batch stopped
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.head_position = 0
@@ -276,7 +298,7 @@ class AuditSealer:
         sealed, self._backlog = 0, False
         # A bounded round, so that checkpoints keep coming while a backlog drains.
         for _ in range(_BATCHES_PER_ROUND):
-            count = await seal_batch(connection, self.batch_size)
+            count, self._resume = await seal_batch_from(connection, self.batch_size, self._resume)
             sealed += count
             if count < self.batch_size:
                 break
@@ -324,7 +346,7 @@ class AuditSealer:
     async def _connect(self) -> asyncpg.Connection:
         if self._connection is not None and not self._connection.is_closed():
             return self._connection
-        self._leading = False
+        self._leading, self._resume = False, None
         connection = await asyncpg.connect(
             self._dsn,
             timeout=self._timeout,

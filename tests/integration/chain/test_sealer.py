@@ -11,7 +11,7 @@ import asyncpg
 
 from strongroom.audit.chain import read_head
 from strongroom.audit.events import AuditEvent
-from strongroom.audit.sealer import _UNSEALED, AuditSealer, seal_batch
+from strongroom.audit.sealer import _UNSEALED, AuditSealer, seal_batch, seal_batch_from
 from strongroom.audit.store import insert_event
 from strongroom.audit.verify import chain_status, verify_chain
 from tests.integration.chain.conftest import Chain, until
@@ -201,6 +201,8 @@ async def test_a_backlog_drains_reading_about_what_each_batch_seals(chain: Chain
     # A backlog of one transaction's events (a bulk load, a restore, a sealer that was down) on
     # a table PostgreSQL never analyzed: each batch must start where the last one stopped,
     # through the (xact, seq) index, instead of reading the sealed part of the backlog again.
+    # (Whether the head's cursor itself can follow depends on transactions elsewhere on the
+    # server; the sealer's resume point does not.)
     backlog = 30_000
     await chain.connection.execute(
         "INSERT INTO audit_events (id, occurred_at, tenant_id, action, outcome) "
@@ -211,16 +213,13 @@ async def test_a_backlog_drains_reading_about_what_each_batch_seals(chain: Chain
     try:
         connection = await sealer._connect()
         assert await connection.fetchval("SHOW max_parallel_workers_per_gather") == "0"
-        assert await seal_batch(connection, 1_000) == 1_000
-        assert await seal_batch(connection, 1_000) == 1_000
-        head = await connection.fetchrow("SELECT horizon, horizon_seq FROM audit_chain_head")
-        assert head is not None
-        assert head["horizon_seq"] > 0  # the cursor stopped inside the backlog's transaction
+        sealed, resume = await seal_batch_from(connection, 1_000, None)
+        assert sealed == 1_000
+        sealed, resume = await seal_batch_from(connection, 1_000, resume)
+        assert sealed == 1_000
+        assert resume is not None
         explained = await connection.fetchval(
-            f"EXPLAIN (ANALYZE, FORMAT JSON) {_UNSEALED}",
-            head["horizon"],
-            head["horizon_seq"],
-            1_000,
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {_UNSEALED}", *resume, 1_000
         )
         nodes = _nodes(json.loads(explained)[0]["Plan"])
         kinds = [node["Node Type"] for node in nodes]
@@ -236,3 +235,35 @@ async def test_a_backlog_drains_reading_about_what_each_batch_seals(chain: Chain
     finally:
         await sealer.stop()
     assert (await read_head(chain.connection)).position == backlog
+
+
+async def test_resumed_batches_leave_an_older_transactions_events_for_the_cursor(
+    chain: Chain,
+) -> None:
+    # A transaction that began before a backlog and commits while it drains: the batches that
+    # resume past the cursor cannot see its events; a batch from the cursor seals them.
+    slow = await asyncpg.connect(chain.url)
+    try:
+        transaction = slow.transaction()
+        await transaction.start()
+        straggler = AuditEvent(
+            action="record.update", outcome="success", tenant_id=None, actor="slow"
+        )
+        await insert_event(slow, straggler)
+        await chain.add(25)
+        sealer = chain.sealer(batch_size=10)
+        try:
+            assert await sealer.step() == 25  # 10, 10, then 5: back to the cursor
+            await transaction.commit()
+            assert await sealer.step() == 1
+            assert await sealer.step() == 0
+        finally:
+            await sealer.stop()
+    finally:
+        await slow.close()
+    positions = await _positions(chain)
+    assert len(positions) == 26
+    assert positions[straggler.id] == 26
+    report = await verify_chain(chain.connection, chain.keys)
+    assert report.ok, report.first_problem
+    assert report.checked == 26
