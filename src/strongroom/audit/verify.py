@@ -71,20 +71,20 @@ _BEFORE_ANCHOR = (
     "WHERE c.position <= $1 ORDER BY c.position LIMIT 1"
 )
 _NOT_LINKED = "NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_seq = e.seq)"
-# Waiting to be sealed: the events at or above the sealer's horizon ($1) that have no link yet.
-# The horizon is a bound value, not a subquery, so that the planner sees how few rows are above
-# it and reads them through the index on xact (a subquery's value is unknown when planning, and
-# the estimate makes it join the whole table).
+# Waiting to be sealed: the events after the sealer's cursor ($1, $2: see sealer.py) that have no
+# link yet. The cursor is a bound value, not a subquery, so that the planner sees how few rows are
+# after it and reads them through the index on (xact, seq) (a subquery's value is unknown when
+# planning, and the estimate makes it join the whole table).
 _UNSEALED = (
     "SELECT count(*) AS n, min(e.occurred_at) AS oldest FROM audit_events e "
-    f"WHERE e.xact >= $1 AND {VISIBLE_XACT} AND {_NOT_LINKED}"
+    f"WHERE (e.xact, e.seq) > ($1, $2) AND {VISIBLE_XACT} AND {_NOT_LINKED}"
 )
-_HORIZON = "SELECT horizon FROM audit_chain_head WHERE id = 1"
-# An event below the horizon without a link was not written through the service: the sealer
-# passed its transaction after sealing every event it had written.
+_CURSOR = "SELECT horizon, horizon_seq FROM audit_chain_head WHERE id = 1"
+# An event at or before the cursor without a link was not written through the service: the
+# sealer passed it after sealing every event written before it.
 _STRAY = (
     "SELECT e.seq, e.id, e.tenant_id FROM audit_events e "
-    "WHERE (e.xact IS NULL OR e.xact < $1) "
+    "WHERE (e.xact IS NULL OR (e.xact, e.seq) <= ($1, $2)) "
     f"AND {_NOT_LINKED} ORDER BY e.seq LIMIT 1"
 )
 _NO_LIMIT = 2**63 - 1
@@ -153,9 +153,11 @@ class VerifyReport:
 async def chain_status(connection: DbConnection) -> dict[str, object]:
     """A cheap summary of the chain for reports and health details (no recomputation): the
     head, what waits to be sealed, the last checkpoint and the anchor."""
-    head = await connection.fetchrow("SELECT position, sealed_at, horizon FROM audit_chain_head")
+    head = await connection.fetchrow(
+        "SELECT position, sealed_at, horizon, horizon_seq FROM audit_chain_head"
+    )
     assert head is not None
-    unsealed = await connection.fetchrow(_UNSEALED, head["horizon"])
+    unsealed = await connection.fetchrow(_UNSEALED, head["horizon"], head["horizon_seq"])
     last = await connection.fetchrow(
         "SELECT position, signed_at, key_id FROM audit_checkpoints ORDER BY position DESC LIMIT 1"
     )
@@ -254,14 +256,16 @@ class _Walk:
         self.report = VerifyReport()
         self.checkpoints = _CheckpointMerge(connection, exported, page_size)
         self.running = GENESIS_HASH
-        self.horizon = 0
+        self.cursor: tuple[Any, int] = (0, 0)
 
     async def run(self) -> VerifyReport:
         report = self.report
         anchor = await read_anchor(self.connection)
         head = await read_head(self.connection)
-        self.horizon = await self.connection.fetchval(_HORIZON)
-        unsealed = await self.connection.fetchrow(_UNSEALED, self.horizon)
+        cursor = await self.connection.fetchrow(_CURSOR)
+        assert cursor is not None
+        self.cursor = (cursor["horizon"], cursor["horizon_seq"])
+        unsealed = await self.connection.fetchrow(_UNSEALED, *self.cursor)
         assert unsealed is not None
         report.anchor = anchor
         report.head_position = head.position
@@ -386,7 +390,7 @@ class _Walk:
                 f"recomputed chain, which ends at {last}",
             )
         if self.through is None:
-            stray = await self.connection.fetchrow(_STRAY, self.horizon)
+            stray = await self.connection.fetchrow(_STRAY, *self.cursor)
             if stray is not None:
                 return Problem(
                     "inserted",

@@ -363,6 +363,33 @@ async def test_an_event_written_around_the_sealer_is_caught(chain: Chain) -> Non
     assert (problem.kind, problem.position, problem.event_id) == ("inserted", None, forged)
 
 
+async def test_an_event_forged_inside_a_sealed_transaction_is_caught(chain: Chain) -> None:
+    """An event forged with the id of the transaction the cursor stopped in, and a seq before
+    the cursor's, is behind the cursor too: reported, not left waiting."""
+    await chain.add(4)
+    assert await chain.seal() == 4
+    last = await chain.connection.fetchrow(
+        "SELECT xact, seq FROM audit_events ORDER BY seq DESC LIMIT 1"
+    )
+    assert last is not None
+    # Where a batch that ended with this event, once its transaction had ended, leaves the cursor.
+    await chain.connection.execute(
+        "UPDATE audit_chain_head SET horizon = $1, horizon_seq = $2", last["xact"], last["seq"]
+    )
+    forged = await chain.connection.fetchval(
+        "INSERT INTO audit_events (id, seq, occurred_at, action, outcome, xact) "
+        "VALUES (gen_random_uuid(), 0, now(), 'record.read', 'success', $1) RETURNING id",
+        last["xact"],
+    )
+    assert await chain.seal() == 0
+
+    report = await verify_chain(chain.connection, chain.keys)
+    assert report.unsealed == 0
+    problem = report.first_problem
+    assert problem is not None
+    assert (problem.kind, problem.event_id) == ("inserted", forged)
+
+
 async def test_sealing_appends_links_and_leaves_events_untouched(chain: Chain) -> None:
     """Sealing never updates an event: each keeps the one row version it was inserted as."""
     await chain.add(6)
