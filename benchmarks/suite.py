@@ -1,4 +1,5 @@
-"""Strongroom's benchmark suite: the ceiling, each endpoint, the mixed load, the peer, a soak.
+"""Strongroom's benchmark suite: the ceiling, floors, each endpoint, the mixed load, the peer,
+a soak.
 
     .venv/bin/python benchmarks/suite.py [--runs 3] [--quick] [--soak-minutes 10] [--skip-soak]
         [--only ceiling,floor,endpoints,mixed,peer,soak] [--dsn URL] [--redis URL]
@@ -372,21 +373,23 @@ class Bench:
         server.cleanups.append(lambda: shutil.rmtree(metrics, ignore_errors=True))
         return server
 
+    @staticmethod
+    def _granian(port: int, target: str) -> list[str]:
+        """Granian serving ``target`` (run from ``benchmarks/``) as ``strongroom serve`` runs it."""
+        argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory"]
+        return [*argv, "--host", "127.0.0.1", "--port", str(port), "--workers", "1", target]
+
     def hello(self) -> Server:
         """hello_asgi on Granian, launched exactly as ``strongroom serve`` launches Granian."""
         port = gate.free_port()
-        argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory"]
-        argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-        argv.append("hello_asgi:create_app")
+        argv = self._granian(port, "hello_asgi:create_app")
         return Server("hello", port, argv, dict(os.environ), self.workdir, "/", cwd=HERE)
 
     def floor(self, rung: str) -> Server:
         """floor_app at ``rung`` on Granian with the ceiling's flags; the rungs that read get a
         fresh copy of the seeded data database, dropped when the server stops."""
         port = gate.free_port()
-        argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory"]
-        argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-        argv.append("floor_app:create_app")
+        argv = self._granian(port, "floor_app:create_app")
         env = {**os.environ, "FLOOR_RUNG": rung}
         names: tuple[str, ...] = ()
         if rung != "framework":

@@ -78,6 +78,10 @@ LINK_SELECT = ", ".join(
 # audit_events and audit_chain: about a second per sealer batch at a million events.
 VISIBLE_XACT = "e.xact < pg_snapshot_xmax(pg_current_snapshot())"
 
+# The sealer's place in (xact, seq) order, kept with the chain head: every event at or before it
+# is sealed (see strongroom.audit.sealer). asyncpg reads and writes an xid8 as an int.
+Cursor = tuple[int, int]
+
 
 def timestamp_micros(moment: datetime) -> int:
     """Whole microseconds since the Unix epoch, UTC; naive datetimes are refused."""

@@ -58,6 +58,7 @@ import asyncpg
 from strongroom.audit.chain import (
     VISIBLE_XACT,
     ChainPoint,
+    Cursor,
     canonical_record,
     link_hash,
     read_head,
@@ -106,9 +107,6 @@ _REGISTER_KEY = (
 
 class ChainConflict(RuntimeError):
     """A batch found events sealed under it: another sealer ran despite the lock."""
-
-
-Cursor = tuple[Any, int]  # (xact as xid8, seq) of an event: see the module docstring
 
 
 async def seal_batch(connection: DbConnection, limit: int) -> int:
@@ -160,7 +158,7 @@ async def seal_batch_from(
     return len(rows), after
 
 
-def _next_cursor(cursor: Cursor, xmin: Any, rows: Sequence[Any], limit: int) -> Cursor:
+def _next_cursor(cursor: Cursor, xmin: int, rows: Sequence[Any], limit: int) -> Cursor:
     """Where the cursor goes after a batch that sealed ``rows`` (see the module docstring).
     Every transaction below the snapshot's ``xmin`` had ended before the select, so all of its
     events were visible to it."""

@@ -42,6 +42,7 @@ from strongroom.audit.chain import (
     VISIBLE_XACT,
     Anchor,
     ChainPoint,
+    Cursor,
     canonical_record,
     link_hash,
     read_anchor,
@@ -256,7 +257,7 @@ class _Walk:
         self.report = VerifyReport()
         self.checkpoints = _CheckpointMerge(connection, exported, page_size)
         self.running = GENESIS_HASH
-        self.cursor: tuple[Any, int] = (0, 0)
+        self.cursor: Cursor = (0, 0)
 
     async def run(self) -> VerifyReport:
         report = self.report
