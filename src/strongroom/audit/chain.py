@@ -77,6 +77,10 @@ LINK_SELECT = ", ".join(
 # analyzed. With the lower bound alone it guesses a third of the trail and scans the whole of
 # audit_events and audit_chain: about a second per sealer batch at a million events.
 VISIBLE_XACT = "e.xact < pg_snapshot_xmax(pg_current_snapshot())"
+NOT_LINKED = "NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_seq = e.seq)"
+# What waits to be sealed: the events (as ``e``) after the cursor ($1, $2) that have no link.
+# The sealer takes them in order; verification counts them.
+UNSEALED_AFTER_CURSOR = f"(e.xact, e.seq) > ($1, $2) AND {VISIBLE_XACT} AND {NOT_LINKED}"
 
 # The sealer's place in (xact, seq) order, kept with the chain head: every event at or before it
 # is sealed (see strongroom.audit.sealer). asyncpg reads and writes an xid8 as an int.

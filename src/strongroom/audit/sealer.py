@@ -56,7 +56,7 @@ from typing import Any
 import asyncpg
 
 from strongroom.audit.chain import (
-    VISIBLE_XACT,
+    UNSEALED_AFTER_CURSOR,
     ChainPoint,
     Cursor,
     canonical_record,
@@ -79,9 +79,7 @@ _LOCK_HEAD = (
 )
 _UNSEALED = (
     f"SELECT e.seq, e.xact, {', '.join(f'e.{name}' for name in COLUMNS)} FROM audit_events e "
-    f"WHERE (e.xact, e.seq) > ($1, $2) AND {VISIBLE_XACT} "
-    "AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_seq = e.seq) "
-    "ORDER BY e.xact, e.seq LIMIT $3"
+    f"WHERE {UNSEALED_AFTER_CURSOR} ORDER BY e.xact, e.seq LIMIT $3"
 )
 _SEAL = (
     "INSERT INTO audit_chain (position, event_seq, prev_hash, hash) "

@@ -39,7 +39,8 @@ from strongroom.audit.chain import (
     GENESIS_HASH,
     LINK_SELECT,
     LINKED_EVENTS,
-    VISIBLE_XACT,
+    NOT_LINKED,
+    UNSEALED_AFTER_CURSOR,
     Anchor,
     ChainPoint,
     Cursor,
@@ -71,14 +72,13 @@ _BEFORE_ANCHOR = (
     f"SELECT c.position AS chain_position, e.id, e.tenant_id FROM {LINKED_EVENTS} "
     "WHERE c.position <= $1 ORDER BY c.position LIMIT 1"
 )
-_NOT_LINKED = "NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_seq = e.seq)"
 # Waiting to be sealed: the events after the sealer's cursor ($1, $2: see sealer.py) that have no
 # link yet. The cursor is a bound value, not a subquery, so that the planner sees how few rows are
 # after it and reads them through the index on (xact, seq) (a subquery's value is unknown when
 # planning, and the estimate makes it join the whole table).
 _UNSEALED = (
     "SELECT count(*) AS n, min(e.occurred_at) AS oldest FROM audit_events e "
-    f"WHERE (e.xact, e.seq) > ($1, $2) AND {VISIBLE_XACT} AND {_NOT_LINKED}"
+    f"WHERE {UNSEALED_AFTER_CURSOR}"
 )
 _CURSOR = "SELECT horizon, horizon_seq FROM audit_chain_head WHERE id = 1"
 # An event at or before the cursor without a link was not written through the service: the
@@ -86,7 +86,7 @@ _CURSOR = "SELECT horizon, horizon_seq FROM audit_chain_head WHERE id = 1"
 _STRAY = (
     "SELECT e.seq, e.id, e.tenant_id FROM audit_events e "
     "WHERE (e.xact IS NULL OR (e.xact, e.seq) <= ($1, $2)) "
-    f"AND {_NOT_LINKED} ORDER BY e.seq LIMIT 1"
+    f"AND {NOT_LINKED} ORDER BY e.seq LIMIT 1"
 )
 _NO_LIMIT = 2**63 - 1
 
