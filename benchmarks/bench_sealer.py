@@ -14,30 +14,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
+import sys
 import time
+from pathlib import Path
 
 import asyncpg
 
 import strongroom
 from strongroom.audit.sealer import AuditSealer
 from strongroom.audit.signing import Ed25519Signer
-from strongroom.store.migrate import migrate_all
 
-
-def _url(dsn: str, name: str) -> str:
-    return dsn.rsplit("/", 1)[0] + "/" + name
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "loadtests"))
+import gate  # the folder is put on the path above
 
 
 async def main(events: int, dsn: str) -> None:
-    names = [f"sr_bench_seal_{secrets.token_hex(3)}", ""]
-    names[1] = names[0] + "_keys"
-    admin = await asyncpg.connect(dsn)
+    names, made = await gate.prepare(dsn)  # migrated data and key-store databases
     try:
-        for name in names:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        await migrate_all(_url(dsn, names[0]), _url(dsn, names[1]))
-        connection = await asyncpg.connect(_url(dsn, names[0]))
+        connection = await asyncpg.connect(made["data"])
         try:
             await connection.execute(
                 "INSERT INTO audit_events (id, occurred_at, tenant_id, action, outcome) "
@@ -48,7 +42,7 @@ async def main(events: int, dsn: str) -> None:
         finally:
             await connection.close()
         signer = Ed25519Signer.from_master_key(os.urandom(32))
-        sealer = AuditSealer(_url(dsn, names[0]), signer, checkpoint_every=10**9)
+        sealer = AuditSealer(made["data"], signer, checkpoint_every=10**9)
         started, sealed = time.monotonic(), 0
         try:
             while (count := await sealer.step()) > 0:
@@ -61,9 +55,7 @@ async def main(events: int, dsn: str) -> None:
             f"({sealed / elapsed:,.0f} events/s)"
         )
     finally:
-        for name in names:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await gate.drop(dsn, names)
 
 
 if __name__ == "__main__":
