@@ -5,16 +5,15 @@ and for the small tenant it walks only that tenant's events (migrations 0007 and
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import pytest
 
 from strongroom.audit.query import EventFilter, search
 from tests.conftest import Databases
+from tests.integration.plans import plan_nodes
 
 LARGE, SMALL = 60_000, 300
 
@@ -25,10 +24,6 @@ SELECT gen_random_uuid(), now() - make_interval(secs => $2 - n), $1, 'key-' || (
        'customers/' || n, CASE WHEN n % 50 = 0 THEN 'support' END, 'success'
 FROM generate_series(1, $2) AS n
 """
-
-
-def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    return [plan, *(node for child in plan.get("Plans", []) for node in _nodes(child))]
 
 
 @pytest.fixture
@@ -57,7 +52,7 @@ async def test_newest_first_search_walks_one_tenants_events_backwards(
         f"SELECT seq FROM audit_events WHERE {clause} ORDER BY seq DESC LIMIT ${len(arguments) + 1}"
     )
     explained = await pool.fetchval(f"EXPLAIN (FORMAT JSON) {statement}", *arguments, 21)
-    nodes = _nodes(json.loads(explained)[0]["Plan"])
+    nodes = plan_nodes(explained)
     kinds = [node["Node Type"] for node in nodes]
     assert "Sort" not in kinds, kinds
     scans = [node for node in nodes if node.get("Relation Name") == "audit_events"]

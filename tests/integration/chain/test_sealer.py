@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
-from typing import Any
 
 import asyncpg
 
@@ -15,6 +13,7 @@ from strongroom.audit.sealer import _UNSEALED, AuditSealer, seal_batch, seal_bat
 from strongroom.audit.store import insert_event
 from strongroom.audit.verify import chain_status, verify_chain
 from tests.integration.chain.conftest import Chain, until
+from tests.integration.plans import plan_nodes
 
 
 async def _head_at_least(chain: Chain, position: int) -> bool:
@@ -193,10 +192,6 @@ async def test_a_backlog_drains_in_bounded_rounds(chain: Chain) -> None:
     assert (await verify_chain(chain.connection, chain.keys)).ok
 
 
-def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    return [plan, *(node for child in plan.get("Plans", []) for node in _nodes(child))]
-
-
 async def test_a_backlog_drains_reading_about_what_each_batch_seals(chain: Chain) -> None:
     # A backlog of one transaction's events (a bulk load, a restore, a sealer that was down) on
     # a table PostgreSQL never analyzed: each batch must start where the last one stopped,
@@ -221,7 +216,7 @@ async def test_a_backlog_drains_reading_about_what_each_batch_seals(chain: Chain
         explained = await connection.fetchval(
             f"EXPLAIN (ANALYZE, FORMAT JSON) {_UNSEALED}", *resume, 1_000
         )
-        nodes = _nodes(json.loads(explained)[0]["Plan"])
+        nodes = plan_nodes(explained)
         kinds = [node["Node Type"] for node in nodes]
         assert "Seq Scan" not in kinds, kinds
         assert "Gather" not in kinds, kinds
