@@ -50,7 +50,8 @@ async def create_pool(dsn: str, settings: Settings, *, application: str) -> asyn
     return pool
 
 
-_AUTOVACUUM = (
+# Whether the server vacuums and analyzes tables by itself (autovacuum needs track_counts).
+AUTOVACUUM = (
     "SELECT current_setting('autovacuum') = 'on' AND current_setting('track_counts') = 'on'"
 )
 
@@ -62,6 +63,6 @@ async def autovacuum_enabled(pool: asyncpg.Pool) -> bool | None:
     and picks plans that read a tenant's whole audit trail, growing slower as the trail grows.
     """
     try:
-        return bool(await pool.fetchval(_AUTOVACUUM))
+        return bool(await pool.fetchval(AUTOVACUUM))
     except asyncpg.PostgresError:
         return None
